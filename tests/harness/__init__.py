@@ -1,0 +1,1 @@
+"""The Kubernetes test harness: API emulator, local pod runner, upstream operator. See README.md."""
