@@ -507,9 +507,7 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
         overrides = {k: v for k, v in raw.items() if k not in _TIER_KEYS}
         head: Tier | None
         try:
-            head = Tier.model_validate(
-                {"name": raw.get("name"), "match": raw.get("match"), "settings": {}}
-            )
+            head = Tier.model_validate({**{k: raw[k] for k in _TIER_KEYS if k in raw}, "settings": {}})
         except ValidationError as err:
             problems += _problems(err, source, where)
             head = None

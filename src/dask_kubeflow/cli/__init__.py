@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from . import policy_cmd  # noqa: F401  (registers "policy check")
+from . import render_cmd  # noqa: F401  (registers "render")
 from . import demo_cmd  # noqa: F401  (registers "demo")
+from . import gateway_cmd  # noqa: F401  (registers "gateway")
+from . import controller_cmd  # noqa: F401  (registers "controller")
+from . import cluster_cmd  # noqa: F401  (registers "connect", "status", "doctor")
 from .app import app
 
 __all__ = ["app", "main"]

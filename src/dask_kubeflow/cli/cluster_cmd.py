@@ -1,0 +1,171 @@
+"""``dask-kubeflow connect | status | doctor``: the namespace's Dask cluster as a notebook user sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from dask.utils import format_bytes
+from rich.table import Table
+
+from ..client.diagnose import Check, doctor_checks, pod_is_ready
+from ..client.environment import Environment, detect
+from ..client.errors import ConnectError
+from ..render.constants import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL
+from .app import app, console, err_console, fail
+
+NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: detected, see `doctor`)")
+ClusterOpt = typer.Option(None, "--cluster", "-c", help="cluster name (default: $DASK_KUBEFLOW_CLUSTER or dask-cluster)")
+TimeoutOpt = typer.Option(30.0, "--timeout", help="seconds to wait for the scheduler")
+
+
+def _kubernetes_env(namespace: str | None, cluster: str | None) -> Environment:
+    env = detect(namespace=namespace, cluster_name=cluster)
+    if not env.should_use_kubernetes():
+        raise fail(f"no Kubernetes cluster to look at: {env.explain()}. Run this inside a Kubeflow notebook, or "
+                   "pass --namespace with a kubeconfig (KUBECONFIG or ~/.kube/config)")
+    return env
+
+
+@app.command("connect")
+def connect_cmd(
+    namespace: str | None = NamespaceOpt,
+    cluster: str | None = ClusterOpt,
+    wait_for_workers: int = typer.Option(0, "--wait-for-workers", help="also wait until N workers joined"),
+    timeout: float = TimeoutOpt,
+) -> None:
+    """Connect to the namespace's Dask cluster, print where it is, disconnect (the cluster keeps running)."""
+    from ..client.kubernetes import connect_kubernetes
+
+    env = _kubernetes_env(namespace, cluster)
+    try:
+        client = connect_kubernetes(env, wait_for_workers=wait_for_workers, timeout=timeout)
+    except ConnectError as err:
+        raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}") from None
+    try:
+        info = client.scheduler_info(n_workers=-1)
+        workers = info.get("workers", {})
+        console.print(f"[green]✓[/] connected to {env.namespace}/{env.cluster_name} at {client.scheduler.address}: "
+                      f"{len(workers)} worker(s), {sum(w['nthreads'] for w in workers.values())} threads; "
+                      f"dashboard {client.dashboard_link}", highlight=False)
+    finally:
+        client.close()
+
+
+def _container(spec: dict[str, Any] | None) -> dict[str, Any]:
+    containers = ((spec or {}).get("spec") or {}).get("containers") or [{}]
+    return containers[0]
+
+
+def _resources(container: dict[str, Any]) -> str:
+    limits = (container.get("resources") or {}).get("limits") or {}
+    requests = (container.get("resources") or {}).get("requests") or {}
+    cpu = limits.get("cpu") or requests.get("cpu") or "-"
+    memory = limits.get("memory") or requests.get("memory") or "-"
+    return f"{cpu} cpu, {memory} memory"
+
+
+def status_rows(env: Environment, snap: Any, probe: Any) -> list[tuple[str, str]]:
+    """The ``status`` table as (field, value) rows; ``probe`` may be None (scheduler not ready)."""
+    cluster = snap.cluster or {}
+    ns, name = snap.namespace, snap.name
+    meta = cluster.get("metadata", {})
+    spec = cluster.get("spec", {})
+    autoscaler = (snap.autoscaler or {}).get("spec", {})
+    ready_workers = sum(pod_is_ready(p) for p in snap.worker_pods)
+    tier = (meta.get("labels") or {}).get(TIER_LABEL) or env.tier or "unknown"
+    worker = _container(spec.get("worker"))
+    scheduler = _container(spec.get("scheduler"))
+    prefix = (meta.get("annotations") or {}).get(DASHBOARD_PREFIX_ANNOTATION)
+    dashboard = (probe.dashboard_link if probe and probe.dashboard_link else None) or env.dashboard_link or (
+        f"{prefix.rstrip('/')}/status" if prefix else "unknown (no gateway prefix on this cluster)")
+    if probe and probe.workers is not None:
+        size = f"{probe.threads} threads, {format_bytes(probe.memory or 0)} memory (live, from the scheduler)"
+        now = str(probe.workers)
+    else:
+        size = f"{ready_workers} × ({_resources(worker)}) (from pod specs; scheduler not reached)"
+        now = f"{ready_workers} ready pod(s)"
+    limits = [f"worker {_resources(worker)}", f"scheduler {_resources(scheduler)}",
+              f"at most {autoscaler.get('maximum', '?')} workers"]
+    for quota in snap.quotas:
+        hard, used = quota.get("status", {}).get("hard") or quota.get("spec", {}).get("hard", {}), quota.get("status", {}).get("used", {})
+        shown = ", ".join(f"{k} {used.get(k, '?')}/{v}" for k, v in sorted(hard.items()) if k.split(".")[-1] in ("cpu", "memory"))
+        if shown:
+            limits.append(f"quota {quota['metadata']['name']}: {shown} used")
+    return [
+        ("namespace", f"{ns} (from {env.namespace_source})"),
+        ("cluster", name),
+        ("phase", (cluster.get("status") or {}).get("phase") or "no status yet"),
+        ("scheduler", probe.scheduler_address if probe and probe.scheduler_address else f"tcp://{name}-scheduler.{ns}:8786"),
+        ("workers now / min / max", f"{now} / {autoscaler.get('minimum', '?')} / {autoscaler.get('maximum', '?')}"),
+        ("cores and memory", size),
+        ("tier", tier),
+        ("tier limits", "\n".join(limits)),
+        ("dashboard", dashboard),
+    ]
+
+
+@app.command("status")
+def status_cmd(
+    namespace: str | None = NamespaceOpt,
+    cluster: str | None = ClusterOpt,
+    timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
+) -> None:
+    """Show the namespace's Dask cluster: phase, scheduler, workers, size, tier and dashboard."""
+    from ..client.kubernetes import probe, snapshot
+
+    env = _kubernetes_env(namespace, cluster)
+    snap = snapshot(env)
+    if snap.api_error:
+        raise fail(snap.api_error)
+    if snap.cluster is None:
+        err = snap.error
+        raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}" if err else "the cluster could not be read; run `dask-kubeflow doctor`")
+    live = probe(env, snap.cluster, timeout=timeout) if any(pod_is_ready(p) for p in snap.scheduler_pods) else None
+    table = Table(title=f"Dask cluster {env.namespace}/{env.cluster_name}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in status_rows(env, snap, live):
+        table.add_row(key, value)
+    console.print(table)
+    if live is None or live.error:
+        err_console.print("[yellow]![/] the scheduler is not reachable; `dask-kubeflow doctor` says why", highlight=False)
+
+
+SYMBOL = {True: "[green]✓ pass[/]", False: "[red]✗ fail[/]", None: "[yellow]– skip[/]"}
+
+
+def checks_table(checks: list[Check]) -> Table:
+    table = Table(title="dask-kubeflow doctor", title_justify="left")
+    for column in ("check", "result", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, SYMBOL[check.ok], check.detail, check.fix if check.ok is False else "")
+    return table
+
+
+@app.command("doctor")
+def doctor_cmd(
+    namespace: str | None = NamespaceOpt,
+    cluster: str | None = ClusterOpt,
+    timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
+) -> None:
+    """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
+    from ..client.kubernetes import check_access, probe, snapshot
+
+    env = detect(namespace=namespace, cluster_name=cluster)
+    snap = access = live = None
+    if env.should_use_kubernetes():
+        assert env.namespace is not None
+        snap = snapshot(env)
+        if not snap.api_error:
+            access = check_access(env.namespace, env.in_pod)
+        if snap.cluster is not None and any(pod_is_ready(p) for p in snap.scheduler_pods):
+            live = probe(env, snap.cluster, timeout=timeout)
+    checks = doctor_checks(env, snap, access or [], live)
+    console.print(checks_table(checks))
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        err_console.print(f"[red]✗ {len(failed)} check(s) failed[/]; each line says what to do", highlight=False)
+        raise typer.Exit(1)
+    console.print("[green]✓ all checks passed[/]")

@@ -1,0 +1,49 @@
+"""``dask-kubeflow controller``: run the profile controller (what the controller Deployment runs)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from .app import app, fail
+
+
+def _policy_location(value: str) -> tuple[str, str]:
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name:
+        raise fail(f"--policy-configmap {value!r} must be NAMESPACE/NAME, e.g. dask-kubeflow/dask-kubeflow-policy")
+    return namespace, name
+
+
+@app.command("controller")
+def controller(
+    policy_configmap: str = typer.Option(
+        "dask-kubeflow/dask-kubeflow-policy", help="NAMESPACE/NAME of the ConfigMap holding the policy"),
+    policy_key: str = typer.Option("policy.yaml", help="key of the policy YAML in that ConfigMap"),
+    workers: int = typer.Option(16, min=1, max=256, help="namespaces reconciled at the same time"),
+    reload_rate: float = typer.Option(50.0, min=0.1, help="namespaces per second re-reconciled after a policy change"),
+    resync: float = typer.Option(600.0, min=0, help="seconds between full resyncs (0 = never)"),
+    metrics_port: int = typer.Option(8080, min=0, max=65535, help="port of /metrics and /readyz (0 = off)"),
+    liveness: str = typer.Option("http://0.0.0.0:8081/healthz", help="kopf liveness endpoint URL ('' = off)"),
+    log_format: str = typer.Option("plain", help="plain or json (structured logs)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+) -> None:
+    """Give every Kubeflow profile namespace its Dask cluster and keep it matching the policy."""
+    import kopf
+
+    from ..controller.runner import run
+    from ..controller.settings import ControllerSettings
+
+    if log_format not in ("plain", "json"):
+        raise fail(f"--log-format {log_format!r} is not known; use plain or json")
+    namespace, name = _policy_location(policy_configmap)
+    kopf.configure(
+        verbose=verbose,
+        log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    run(ControllerSettings(
+        policy_namespace=namespace, policy_name=name, policy_key=policy_key, workers=workers,
+        reload_rate=reload_rate, resync_seconds=resync, metrics_port=metrics_port, liveness=liveness or None,
+    ))

@@ -1,0 +1,70 @@
+"""``dask-kubeflow gateway``: serve Dask dashboards behind the Kubeflow login, and the clusters page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..gateway.config import ENV_PREFIX, ConfigError, config_from_env, parse_list, parse_networks
+from .app import app, fail
+
+
+@app.command("gateway")
+def gateway(
+    host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
+    port: int = typer.Option(8080, "--port", envvar=f"{ENV_PREFIX}PORT", help="port to listen on"),
+    userid_header: Optional[str] = typer.Option(
+        None, "--userid-header", envvar="USERID_HEADER",
+        help="request header carrying the signed-in user (Kubeflow: kubeflow-userid)",
+    ),
+    userid_prefix: Optional[str] = typer.Option(
+        None, "--userid-prefix", envvar="USERID_PREFIX",
+        help="prefix to strip from the header value (Kubeflow's USERID_PREFIX)",
+    ),
+    trusted_proxies: Optional[str] = typer.Option(
+        None, "--trusted-proxies", envvar=f"{ENV_PREFIX}TRUSTED_PROXIES",
+        help="comma-separated CIDRs whose requests may carry the identity header "
+        "(default 127.0.0.0/8,::1/128: only through the pod's Istio sidecar)",
+    ),
+    trusted_principal: Optional[list[str]] = typer.Option(
+        None, "--trusted-principal",
+        help="SPIFFE id the sidecar must report as mTLS peer (X-Forwarded-Client-Cert), e.g. "
+        "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account; repeatable "
+        f"(env {ENV_PREFIX}TRUSTED_PRINCIPALS, comma-separated)",
+    ),
+    auth_cache_seconds: Optional[float] = typer.Option(
+        None, "--auth-cache-seconds", envvar=f"{ENV_PREFIX}AUTH_CACHE_SECONDS",
+        help="how long an access decision is reused (default 30)",
+    ),
+    cluster_domain: Optional[str] = typer.Option(
+        None, "--cluster-domain", envvar=f"{ENV_PREFIX}CLUSTER_DOMAIN",
+        help="Kubernetes DNS domain of scheduler Services (default cluster.local)",
+    ),
+    kubeconfig: Optional[Path] = typer.Option(
+        None, "--kubeconfig", help="kubeconfig to use (default: in-cluster service account or $KUBECONFIG)",
+    ),
+) -> None:
+    """Serve /dask/<namespace>/<cluster>/ dashboards to each namespace's owner and contributors,
+    and the "Dask clusters" page at /dask/?ns=<namespace>."""
+    from ..gateway.server import serve
+
+    try:
+        config = config_from_env(
+            host=host,
+            port=port,
+            userid_header=userid_header,
+            userid_prefix=userid_prefix,
+            trusted_proxies=(
+                parse_networks(trusted_proxies, "--trusted-proxies") if trusted_proxies is not None else None
+            ),
+            trusted_principals=(
+                tuple(p for item in trusted_principal for p in parse_list(item)) if trusted_principal else None
+            ),
+            auth_cache_seconds=auth_cache_seconds,
+            cluster_domain=cluster_domain,
+        )
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    serve(config, kubeconfig=str(kubeconfig) if kubeconfig else None)

@@ -1,0 +1,60 @@
+"""``connect()``: one call that gives a ``distributed.Client`` wherever the notebook runs.
+
+Inside a Kubeflow notebook pod it connects to the namespace's ``dask-cluster`` (never creating or
+deleting it). Anywhere else it starts an embedded local cluster shaped like the platform's default
+tier, and says so in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from distributed import Client
+
+from ..policy import Policy, policy_from_env
+from .local import LAYOUTS, Layout, fit_layout, start_local
+
+__all__ = ["connect", "Layout", "LAYOUTS", "fit_layout"]
+
+logger = logging.getLogger("dask_kubeflow")
+
+
+def connect(
+    policy: Policy | str | os.PathLike[str] | None = None,
+    *,
+    local: bool | None = None,
+    namespace: str | None = None,
+    cluster_name: str | None = None,
+    wait_for_workers: int = 0,
+    timeout: float = 120.0,
+    layout: Layout = "policy",
+) -> Client:
+    """Return a Client on this namespace's Dask cluster, or on an embedded one off Kubernetes.
+
+    ``policy`` (a Policy, or a path; else ``$DASK_KUBEFLOW_POLICY``; else built-in defaults) shapes
+    the embedded cluster. ``local=True`` forces the embedded cluster, ``local=False`` forbids it.
+    ``layout`` applies to the embedded cluster only: on the platform the admin's tier decides.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout={layout!r} is not one of {', '.join(LAYOUTS)}")
+    if not local:
+        from .environment import detect
+
+        env = detect(namespace=namespace, cluster_name=cluster_name)
+        if env.should_use_kubernetes():
+            from .kubernetes import connect_kubernetes
+
+            return connect_kubernetes(env, wait_for_workers=wait_for_workers, timeout=timeout)
+        if local is False:
+            raise RuntimeError(
+                f"connect(local=False) found no Kubernetes cluster to connect to ({env.explain()}). "
+                "Run inside a Kubeflow notebook, or pass namespace= with a kubeconfig, or drop local=False."
+            )
+        reason = env.explain()
+    else:
+        reason = "local=True"
+    shape = policy_from_env(policy).default_shape()
+    fitted = fit_layout(shape, layout)
+    print(f"dask-kubeflow: {reason}: starting an embedded local cluster, {fitted.describe()}")
+    return start_local(shape, layout, wait_for_workers=wait_for_workers)

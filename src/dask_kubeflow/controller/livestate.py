@@ -1,0 +1,165 @@
+"""What is live in the cluster for one namespace, and whether a desired object differs from it.
+
+The live view comes from kopf indexes (fed by watches, so a resync reads nothing from the API)
+overlaid with the controller's own recent writes, so an echo of our own write that has not come
+back through the watch yet is not mistaken for drift (and written twice).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .kinds import ObjectRef, ref_of
+
+__all__ = [
+    "APPLIED_HASH_ANNOTATION",
+    "LiveState",
+    "applied_hash",
+    "contains",
+    "snapshot",
+    "with_hash",
+    "differs",
+    "keep_live_replicas",
+]
+
+APPLIED_HASH_ANNOTATION = "dask.kubeflow.org/applied-hash"
+_RECENT_SECONDS = 10.0
+
+
+def snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a live object the controller compares: no status, no managedFields."""
+    meta = body.get("metadata") or {}
+    out: dict[str, Any] = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            k: copy.deepcopy(meta[k])
+            for k in ("name", "namespace", "labels", "annotations", "resourceVersion", "uid", "deletionTimestamp")
+            if k in meta
+        },
+    }
+    for key, value in body.items():
+        if key not in ("apiVersion", "kind", "metadata", "status"):
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _without_replicas(obj: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(obj))
+    if out.get("kind") == "DaskCluster":
+        out.get("spec", {}).get("worker", {}).pop("replicas", None)
+    return out
+
+
+def applied_hash(desired: Mapping[str, Any]) -> str:
+    """Hash of what we render, without fields others own (the worker replica count)."""
+    body = _without_replicas(desired)
+    body.get("metadata", {}).get("annotations", {}).pop(APPLIED_HASH_ANNOTATION, None)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def with_hash(desired: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(desired))
+    out.setdefault("metadata", {}).setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = applied_hash(desired)
+    return out
+
+
+def keep_live_replicas(desired: dict[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Never fight the autoscaler: once a DaskCluster exists, apply its live worker replica count.
+
+    The rendered count is only the initial size; afterwards whoever scales the cluster owns it.
+    """
+    if live is None or desired.get("kind") != "DaskCluster":
+        return desired
+    replicas = (live.get("spec") or {}).get("worker", {}).get("replicas")
+    worker = desired.get("spec", {}).get("worker")
+    if isinstance(worker, dict):
+        if replicas is None:
+            worker.pop("replicas", None)
+        else:
+            worker["replicas"] = replicas
+    return desired
+
+
+def contains(live: Any, desired: Any) -> bool:
+    """True when every field we set has the same value live. Servers and other controllers may add
+    fields (defaults, annotations, finalizers); lists must match item by item."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(k in live and contains(live[k], v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(contains(a, b) for a, b in zip(live, desired))
+        )
+    return live == desired
+
+
+def differs(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+    """Does applying ``desired`` (hash annotation included) change anything live?"""
+    if live is None:
+        return True
+    body = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    return not contains(live, body)
+
+
+def _rv(obj: Mapping[str, Any] | None) -> int | None:
+    value = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+@dataclass
+class _Recent:
+    body: dict[str, Any] | None  # None: we deleted it
+    rv: int | None
+    at: float
+
+
+class LiveState:
+    """Live managed objects per namespace: index contents plus our own not-yet-echoed writes."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, dict[ObjectRef, _Recent]] = {}
+
+    def wrote(self, body: Mapping[str, Any]) -> None:
+        snap = snapshot(body)
+        ref = ref_of(snap)
+        self._recent.setdefault(ref.namespace, {})[ref] = _Recent(snap, _rv(snap), time.monotonic())
+
+    def deleted(self, ref: ObjectRef, last_seen: Mapping[str, Any] | None) -> None:
+        self._recent.setdefault(ref.namespace, {})[ref] = _Recent(None, _rv(last_seen), time.monotonic())
+
+    def view(self, namespace: str, indexed: Iterable[Mapping[str, Any]]) -> dict[ObjectRef, dict[str, Any]]:
+        objects = {ref_of(o): dict(o) for o in indexed}
+        recent = self._recent.get(namespace)
+        if not recent:
+            return objects
+        now = time.monotonic()
+        for ref, rec in list(recent.items()):
+            seen = objects.get(ref)
+            seen_rv = _rv(seen)
+            young = now - rec.at < _RECENT_SECONDS
+            if rec.body is None:  # our delete
+                if seen is not None and young and (seen_rv is None or rec.rv is None or seen_rv <= rec.rv):
+                    del objects[ref]  # the DELETED event has not arrived yet
+                else:
+                    del recent[ref]
+            elif seen is None:
+                if young:
+                    objects[ref] = rec.body  # the ADDED event has not arrived yet
+                else:
+                    del recent[ref]
+            elif seen_rv is not None and rec.rv is not None and seen_rv < rec.rv and young:
+                objects[ref] = rec.body  # the MODIFIED event has not arrived yet
+            else:
+                del recent[ref]  # the watch has caught up (or someone changed it since)
+        if not recent:
+            del self._recent[namespace]
+        return objects

@@ -1,0 +1,165 @@
+"""The policy in force, loaded from the policy ConfigMap and reloaded when it changes.
+
+A changed ConfigMap is validated as a whole: if any problem is found the new policy is refused
+(Event on the ConfigMap, error log, ``policy_valid`` 0 and ``policy_refused_info`` naming the
+problem) and the last good policy stays in force. If no good policy was ever loaded (the
+controller started with a broken ConfigMap) nothing is reconciled until the ConfigMap is fixed:
+rolling built-in defaults out to every namespace because of a typo would be worse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import yaml
+from kr8s import ServerError
+from kr8s._exceptions import APITimeoutError
+from kr8s.asyncio import Api
+
+from ..policy import Policy, PolicyError, PolicyProblem, parse_policy
+from . import metrics
+from .events import post_event
+
+__all__ = ["PolicySource", "policy_from_configmap"]
+
+log = logging.getLogger(__name__)
+
+
+def policy_from_configmap(body: dict[str, Any], key: str) -> Policy:
+    """Validate the policy YAML under ``data[key]`` of a ConfigMap; raises PolicyError."""
+    meta = body.get("metadata") or {}
+    source = f"ConfigMap {meta.get('namespace')}/{meta.get('name')} key {key}"
+    text = (body.get("data") or {}).get(key)
+    if text is None:
+        raise PolicyError([PolicyProblem(source, "", f"the key is missing; put the policy YAML under data.{key}")])
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError([PolicyProblem(source, where, f"not valid YAML: {getattr(err, 'problem', None) or err}")]) from None
+    return parse_policy(data, source)
+
+
+@dataclass
+class _State:
+    policy: Policy | None = None
+    digest: str = ""  # of the ConfigMap text in force
+    seen: str | None = None  # digest of the latest text seen, accepted or not
+    refused: str | None = None  # why the latest text was refused
+
+
+class PolicySource:
+    """Holds the policy in force and keeps it in step with the ConfigMap."""
+
+    def __init__(self, api: Api, namespace: str, name: str, key: str, on_change: Callable[[], None]) -> None:
+        self.api, self.namespace, self.name, self.key = api, namespace, name, key
+        self.on_change = on_change
+        self.state = _State()
+        self._lock = asyncio.Lock()
+
+    @property
+    def policy(self) -> Policy | None:
+        return self.state.policy
+
+    @property
+    def version(self) -> str:
+        """Short name of the policy in force, recorded in each namespace's status."""
+        policy = self.state.policy
+        return f"{policy.source if policy else 'none'}@{self.state.digest[:12] or 'builtin'}"
+
+    def why_not_ready(self) -> str | None:
+        if self.state.policy is None:
+            return f"no valid policy loaded: {self.state.refused or 'not read yet'}"
+        return None
+
+    async def load(self) -> None:
+        """Read the ConfigMap now (startup, and after a watch breaks)."""
+        try:
+            async with self.api.call_api("GET", version="v1", namespace=self.namespace,
+                                         url=f"configmaps/{self.name}") as resp:
+                body = resp.json()
+        except ServerError as err:
+            if err.response is not None and err.response.status_code == 404:
+                await self._missing()
+                return
+            raise
+        await self.consider(body)
+
+    async def _missing(self) -> None:
+        async with self._lock:
+            if self.state.policy is None:
+                log.warning(
+                    "policy ConfigMap %s/%s not found; using the built-in policy (every profile namespace gets the "
+                    "default cluster). Create the ConfigMap with key %s to set limits and tiers.",
+                    self.namespace, self.name, self.key,
+                )
+                self.state = _State(policy=Policy.builtin(), digest="", seen="")
+                metrics.record_policy_accepted()
+                self.on_change()
+            elif self.state.seen != "":
+                log.warning(
+                    "policy ConfigMap %s/%s was deleted; keeping the policy in force (%s). Recreate it to change the policy.",
+                    self.namespace, self.name, self.version,
+                )
+                self.state.seen = ""
+
+    async def consider(self, body: dict[str, Any]) -> None:
+        """Take a ConfigMap body from a read or watch event; reload if its policy text changed."""
+        text = (body.get("data") or {}).get(self.key)
+        digest = hashlib.sha256((text if text is not None else "\0missing").encode()).hexdigest()
+        async with self._lock:
+            if digest == self.state.seen:
+                return
+            self.state.seen = digest
+            try:
+                policy = policy_from_configmap(body, self.key)
+            except PolicyError as err:
+                self.state.refused = str(err)
+                first = err.problems[0] if err.problems else None
+                metrics.record_policy_refused(f"{first.path}: {first.message}" if first else str(err))
+                kept = f"the last good policy stays in force ({self.version})" if self.state.policy else \
+                    "no namespace is reconciled until the policy is fixed"
+                log.error("policy refused: %s\n%s. Fix the ConfigMap %s/%s; check it first with "
+                          "`dask-kubeflow policy check FILE`.", err, kept, self.namespace, self.name)
+                meta = body.get("metadata") or {}
+                await post_event(
+                    self.api, namespace=self.namespace, reason="PolicyRefused", warning=True,
+                    involved={"apiVersion": "v1", "kind": "ConfigMap", "name": self.name,
+                              "namespace": self.namespace, "uid": meta.get("uid")},
+                    message=f"{err}\n{kept}",
+                )
+                return
+            self.state.policy, self.state.digest, self.state.refused = policy, digest, None
+            metrics.record_policy_accepted()
+            log.info("policy loaded from ConfigMap %s/%s: %d tier(s) (%s)", self.namespace, self.name,
+                     len(policy.tiers), self.version)
+            self.on_change()
+
+    async def watch_forever(self) -> None:
+        """Follow the ConfigMap; on any break, re-read it and watch again."""
+        delay = 1.0
+        while True:
+            try:
+                await self.load()
+                async for kind, obj in self.api.async_watch(
+                    "configmaps", namespace=self.namespace, field_selector=f"metadata.name={self.name}"
+                ):
+                    delay = 1.0
+                    if kind == "DELETED":
+                        await self._missing()
+                    else:
+                        await self.consider(obj.raw)
+            except asyncio.CancelledError:
+                raise
+            except (ServerError, APITimeoutError, httpx.HTTPError, OSError) as err:
+                log.warning("watching the policy ConfigMap %s/%s failed (%s); retrying in %.0fs",
+                            self.namespace, self.name, err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

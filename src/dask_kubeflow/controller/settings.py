@@ -1,0 +1,29 @@
+"""Controller settings: where the policy lives, how hard to push the API, where to serve probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..render import INSTALL_NAMESPACE
+
+__all__ = ["ControllerSettings", "OPT_OUT_LABEL", "STATUS_CONFIGMAP", "COMPONENT_LABEL", "POLICY_CONFIGMAP",
+           "POLICY_KEY"]
+
+OPT_OUT_LABEL = "dask.kubeflow.org/opt-out"  # value "true" on a Namespace: no managed cluster there
+STATUS_CONFIGMAP = "dask-kubeflow-status"
+COMPONENT_LABEL = "dask.kubeflow.org/component"
+POLICY_CONFIGMAP = "dask-kubeflow-policy"
+POLICY_KEY = "policy.yaml"
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    policy_namespace: str = INSTALL_NAMESPACE
+    policy_name: str = POLICY_CONFIGMAP
+    policy_key: str = POLICY_KEY
+    workers: int = 16  # namespaces reconciled concurrently
+    reload_rate: float = 50.0  # namespaces per second re-queued after a policy change or periodic resync
+    resync_seconds: float = 600.0  # every namespace is looked at again this often (0 = never)
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 8080  # /metrics and /readyz; 0 = do not serve
+    liveness: str | None = "http://0.0.0.0:8081/healthz"  # kopf's liveness endpoint; None = off

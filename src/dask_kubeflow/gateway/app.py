@@ -1,0 +1,262 @@
+"""The gateway's aiohttp application: routes, authorization per request, and its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from . import pages
+from .access_log import TARGET_KEY, USER_KEY
+from .authz import Gatekeeper, Outcome, Verdict
+from .clusters_page import cluster_rows, render_clusters_page, render_pick_namespace
+from .config import GatewayConfig
+from .kube import Directory, Kr8sDirectory
+from .metrics import CONTENT_TYPE_LATEST, GatewayMetrics
+from .proxy import UpstreamUnavailable, is_websocket_upgrade, proxy_http, proxy_websocket
+from .scheduler_stats import fetch_stats
+from .trust import Identity, identify
+from .upstream import UpstreamResolver, in_cluster_resolver
+
+log = logging.getLogger("dask_kubeflow.gateway")
+
+# The dashboard only reads (GET, HEAD, websockets). Refusing other methods keeps view-only
+# contributors from the scheduler's mutating HTTP API (e.g. POST <prefix>/api/v1/retire_workers).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+PAGE_HEADERS = {
+    # Readable inside the Kubeflow central dashboard's iframe (same origin), nowhere else.
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class Gateway:
+    """Everything a request handler needs; one per application."""
+
+    config: GatewayConfig
+    resolver: UpstreamResolver
+    metrics: GatewayMetrics
+    directory: Directory | None = None
+    kubeconfig: str | None = None
+    gatekeeper: Gatekeeper | None = None
+    proxy_session: aiohttp.ClientSession | None = None
+    stats_session: aiohttp.ClientSession | None = None
+    _closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        if self.directory is None:
+            self.directory = await Kr8sDirectory.connect(self.kubeconfig)
+        self.gatekeeper = Gatekeeper(self.directory, self.config)
+        self.proxy_session = aiohttp.ClientSession(
+            auto_decompress=False,  # pass compressed bodies through untouched
+            cookie_jar=aiohttp.DummyCookieJar(),  # one shared session: never keep a user's cookies
+            connector=aiohttp.TCPConnector(limit=0),  # every open dashboard holds a websocket
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.config.upstream_connect_timeout),
+        )
+        self.stats_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+    async def stop(self) -> None:
+        for session in (self.proxy_session, self.stats_session):
+            if session is not None:
+                await session.close()
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def _page(html: str, status: int = 200) -> web.Response:
+    return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
+
+
+def _identify(request: web.Request, gateway: Gateway) -> Identity:
+    identity = identify(request.remote, request.headers, gateway.config)
+    if not identity.trusted and gateway.config.userid_header in request.headers:
+        log.warning(
+            "ignored identity header %s=%r from an untrusted source: %s. If this is the ingress "
+            "gateway, add its address to --trusted-proxies (or its SPIFFE id to --trusted-principal).",
+            gateway.config.userid_header,
+            request.headers[gateway.config.userid_header],
+            identity.reason,
+        )
+    request[USER_KEY] = identity.user
+    return identity
+
+
+async def _refusal(gateway: Gateway, verdict: Verdict) -> web.Response:
+    user = verdict.identity.user
+    if verdict.outcome is Outcome.UNAUTHENTICATED:
+        return _page(pages.unauthenticated_page(verdict.identity.reason), 401)
+    if verdict.outcome is Outcome.FORBIDDEN:
+        return _page(pages.forbidden_page(user or "", verdict.namespace), 403)
+    names = None
+    if verdict.cluster_name is not None and verdict.detail == "no such cluster":
+        assert gateway.directory is not None
+        names = [c["metadata"]["name"] for c in await gateway.directory.list_clusters(verdict.namespace)]
+    cluster = verdict.cluster_name if verdict.detail != "no such namespace" else None
+    return _page(pages.not_found_page(user, verdict.namespace, cluster, names), 404)
+
+
+def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: Exception) -> web.Response:
+    gateway.metrics.upstream_errors.labels("kubernetes").inc()
+    log.error(
+        "cannot ask the Kubernetes API (%s: %s); check the gateway's kubeconfig or service "
+        "account and its RBAC (create subjectaccessreviews; get namespaces; list daskclusters, "
+        "daskautoscalers)",
+        type(exc).__name__,
+        exc,
+    )
+    return _page(pages.kubernetes_unavailable_page(identity.user), 503)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[GATEWAY].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def redirect_to_index(request: web.Request) -> web.Response:
+    raise web.HTTPFound(request.rel_url.with_path("/dask/"))
+
+
+async def redirect_namespace(request: web.Request) -> web.Response:
+    raise web.HTTPFound(f"/dask/?ns={request.match_info['namespace']}")
+
+
+async def redirect_cluster(request: web.Request) -> web.Response:
+    raise web.HTTPFound(f"{request.path}/status")
+
+
+async def clusters_index(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    assert gateway.gatekeeper is not None and gateway.directory is not None
+    identity = _identify(request, gateway)
+    namespace = request.query.get("ns", "").strip()
+    if identity.user is None:
+        return _page(pages.unauthenticated_page(identity.reason), 401)
+    if not namespace:
+        return _page(render_pick_namespace(identity.user))
+    request[TARGET_KEY] = (namespace, None)
+    try:
+        verdict = await gateway.gatekeeper.check_namespace(identity, namespace)
+        if verdict.outcome is not Outcome.ALLOWED:
+            return await _refusal(gateway, verdict)
+        clusters, autoscalers = await asyncio.gather(
+            gateway.directory.list_clusters(namespace), gateway.directory.list_autoscalers(namespace)
+        )
+    except Exception as exc:  # kr8s raises several kinds (server, transport, auth)
+        return _kubernetes_trouble(gateway, identity, exc)
+    assert gateway.stats_session is not None
+    answers = await asyncio.gather(
+        *(
+            fetch_stats(
+                gateway.stats_session,
+                gateway.resolver(namespace, c["metadata"]["name"], c),
+                namespace,
+                c,
+                gateway.config.stats_timeout,
+            )
+            for c in clusters
+        )
+    )
+    stats = {c["metadata"]["name"]: s for c, s in zip(clusters, answers)}
+    rows = cluster_rows(namespace, clusters, autoscalers, stats)
+    return _page(render_clusters_page(namespace, identity.user, rows))
+
+
+async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    assert gateway.gatekeeper is not None
+    namespace, name = request.match_info["namespace"], request.match_info["cluster"]
+    request[TARGET_KEY] = (namespace, name)
+    identity = _identify(request, gateway)
+    try:
+        verdict = await gateway.gatekeeper.check_cluster(identity, namespace, name)
+        if verdict.outcome is not Outcome.ALLOWED:
+            return await _refusal(gateway, verdict)
+    except Exception as exc:
+        return _kubernetes_trouble(gateway, identity, exc)
+    assert verdict.cluster is not None and gateway.proxy_session is not None
+    if request.method not in READ_ONLY_METHODS:
+        return _page(pages.read_only_page(identity.user, request.method), 405)
+    base = gateway.resolver(namespace, name, verdict.cluster)
+    try:
+        if is_websocket_upgrade(request):
+            return await proxy_websocket(request, gateway.proxy_session, base, gateway.config, gateway.metrics)
+        return await proxy_http(request, gateway.proxy_session, base, gateway.config)
+    except UpstreamUnavailable as exc:
+        gateway.metrics.upstream_errors.labels("dashboard").inc()
+        log.warning("dashboard of %s/%s at %s unavailable: %s", namespace, name, base, exc.reason)
+        phase = (verdict.cluster.get("status") or {}).get("phase") or "Unknown"
+        return _page(pages.upstream_unavailable_page(identity.user, namespace, name, phase), 502)
+
+
+@web.middleware
+async def measure(request: web.Request, handler) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    route = request.match_info.route.name or "unmatched"
+    if route == "dashboard" and is_websocket_upgrade(request):
+        route = "dashboard_websocket"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        gateway.metrics.requests.labels(route, str(status)).inc()
+        gateway.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def make_app(
+    config: GatewayConfig,
+    *,
+    directory: Directory | None = None,
+    kubeconfig: str | None = None,
+    resolver: UpstreamResolver | None = None,
+    metrics: GatewayMetrics | None = None,
+) -> web.Application:
+    """Build the gateway. Without ``directory`` it connects to Kubernetes with kr8s at startup;
+    without ``resolver`` it reaches schedulers by their in-cluster Service names."""
+    gateway = Gateway(
+        config=config,
+        resolver=resolver or in_cluster_resolver(config.cluster_domain),
+        metrics=metrics or GatewayMetrics(),
+        directory=directory,
+        kubeconfig=kubeconfig,
+    )
+    app = web.Application(middlewares=[measure])
+    app[GATEWAY] = gateway
+
+    async def lifecycle(app: web.Application):
+        await gateway.start()
+        yield
+        await gateway.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/metrics", metrics_handler, name="metrics")
+    app.router.add_get("/dask", redirect_to_index, name="index_redirect")
+    app.router.add_get("/dask/", clusters_index, name="clusters")
+    app.router.add_route("*", "/dask/{namespace}", redirect_namespace, name="namespace_redirect")
+    app.router.add_route("*", "/dask/{namespace}/", redirect_namespace, name="namespace_redirect_slash")
+    app.router.add_route("*", "/dask/{namespace}/{cluster}", redirect_cluster, name="cluster_redirect")
+    app.router.add_route("*", "/dask/{namespace}/{cluster}/{tail:.*}", dashboard_proxy, name="dashboard")
+    return app
+
+
+metrics_handler = metrics

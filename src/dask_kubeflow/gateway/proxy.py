@@ -1,0 +1,240 @@
+"""Forward one browser request, HTTP or websocket, to a scheduler dashboard, streaming both ways.
+
+The path is forwarded unchanged: the scheduler runs with ``--dashboard-prefix /dask/<ns>/<cluster>``
+and Bokeh's asset URLs are absolute. Bodies are streamed chunk by chunk and websocket messages one
+at a time; when either side goes away the other connection is closed.
+
+Headers that identify the user to Kubeflow (cookies, Authorization, the identity header, the
+sidecar's client-cert header) are not passed on: the scheduler runs code its namespace's users
+control, and must not see credentials of other users who open its dashboard. ``Set-Cookie`` from
+the scheduler is dropped for the same reason (it would land on the Kubeflow domain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
+from yarl import URL
+
+from .config import GatewayConfig
+from .metrics import GatewayMetrics
+from .trust import XFCC_HEADER
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_PRIVATE_REQUEST = frozenset({"host", "cookie", "authorization", XFCC_HEADER.lower()})
+_WEBSOCKET_HANDSHAKE = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-websocket-accept",
+        "content-length",
+    }
+)
+
+
+class UpstreamUnavailable(Exception):
+    """The scheduler's dashboard could not be reached or answered the handshake with an error."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
+    value = headers.get("Connection", "")
+    return {token.strip().lower() for token in value.split(",") if token.strip()}
+
+
+def upstream_request_headers(
+    headers: Mapping[str, str],
+    config: GatewayConfig,
+    *,
+    peer: str | None,
+    scheme: str,
+    host: str,
+) -> CIMultiDict[str]:
+    """The browser's headers as the scheduler should see them (pure)."""
+    drop = HOP_BY_HOP | _PRIVATE_REQUEST | _connection_tokens(headers) | {config.userid_header.lower()}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    forwarded_for = headers.get("X-Forwarded-For")
+    if peer:
+        out["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
+    out.setdefault("X-Forwarded-Proto", scheme)
+    out.setdefault("X-Forwarded-Host", host)
+    return out
+
+
+def downstream_response_headers(headers: Mapping[str, str], upstream_base: str) -> CIMultiDict[str]:
+    """The scheduler's response headers as the browser should see them (pure)."""
+    drop = HOP_BY_HOP | _connection_tokens(headers) | {"set-cookie"}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() in drop:
+            continue
+        if name.lower() == "location" and value.startswith(upstream_base):
+            value = value[len(upstream_base):] or "/"
+        out.add(name, value)
+    return out
+
+
+def is_websocket_upgrade(request: web.Request) -> bool:
+    return (
+        request.method == "GET"
+        and request.headers.get("Upgrade", "").lower() == "websocket"
+        and "upgrade" in _connection_tokens(request.headers)
+    )
+
+
+def upstream_url(upstream_base: str, request: web.Request) -> URL:
+    return URL(upstream_base.rstrip("/") + str(request.rel_url), encoded=True)
+
+
+async def proxy_http(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    upstream_base: str,
+    config: GatewayConfig,
+) -> web.StreamResponse:
+    """Send the request upstream and stream the answer back as it arrives."""
+    headers = upstream_request_headers(
+        request.headers, config, peer=request.remote, scheme=request.scheme, host=request.host
+    )
+    body = request.content if request.body_exists else None
+    try:
+        upstream = await session.request(
+            request.method,
+            upstream_url(upstream_base, request),
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        )
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.update(downstream_response_headers(upstream.headers, upstream_base))
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        # Not fully read (browser left, or upstream broke): drop the connection instead of reusing it.
+        if upstream.content.at_eof():
+            upstream.release()
+        else:
+            upstream.close()
+
+
+async def proxy_websocket(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    upstream_base: str,
+    config: GatewayConfig,
+    metrics: GatewayMetrics,
+) -> web.StreamResponse:
+    """Open the scheduler's websocket first (so its chosen subprotocol is known), then the browser's."""
+    headers = upstream_request_headers(
+        request.headers, config, peer=request.remote, scheme=request.scheme, host=request.host
+    )
+    for name in list(headers):
+        if name.lower() in _WEBSOCKET_HANDSHAKE:
+            del headers[name]
+    offered = [
+        p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+    ]
+    try:
+        upstream = await session.ws_connect(
+            upstream_url(upstream_base, request),
+            protocols=offered,
+            headers=headers,
+            max_msg_size=config.max_websocket_message,
+            autoping=True,
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        raise UpstreamUnavailable(f"websocket handshake refused: {exc.status} {exc.message}", exc.status) from exc
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    browser = web.WebSocketResponse(
+        protocols=(upstream.protocol,) if upstream.protocol else (),
+        max_msg_size=config.max_websocket_message,
+        autoping=True,
+    )
+    try:
+        await browser.prepare(request)
+    except BaseException:
+        await upstream.close()
+        raise
+    metrics.open_websockets.inc()
+    try:
+        await _pump_both(browser, upstream, metrics)
+    finally:
+        metrics.open_websockets.dec()
+        await asyncio.gather(upstream.close(), browser.close(), return_exceptions=True)
+    return browser
+
+
+async def _pump(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    counter,
+) -> None:
+    async for message in source:
+        if message.type is WSMsgType.TEXT:
+            await sink.send_str(message.data)
+        elif message.type is WSMsgType.BINARY:
+            await sink.send_bytes(message.data)
+        else:  # CLOSE / ERROR end the conversation
+            break
+        counter.inc()
+    await sink.close(code=source.close_code or aiohttp.WSCloseCode.OK)
+
+
+async def _pump_both(
+    browser: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    metrics: GatewayMetrics,
+) -> None:
+    tasks = [
+        asyncio.ensure_future(
+            _pump(upstream, browser, metrics.websocket_messages.labels("to_browser"))
+        ),
+        asyncio.ensure_future(
+            _pump(browser, upstream, metrics.websocket_messages.labels("to_scheduler"))
+        ),
+    ]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("websocket pump ended: %s", task.exception())

@@ -1,0 +1,48 @@
+"""Pieces of pod specs shared by the scheduler and the workers: resources, env, placement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..policy import Resources, ShapeSettings
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def container_resources(resources: Resources, gpus: int = 0) -> dict[str, dict[str, str]]:
+    """Requests and limits, both always present so Kubeflow's kf-resource-quota admits the pod.
+
+    A side the policy left out is filled from the other: a missing request equals the limit
+    (what Kubernetes itself would default) and a missing limit equals the request.
+    """
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    for name in ("cpu", "memory"):
+        request = getattr(resources.requests, name)
+        limit = getattr(resources.limits, name)
+        if request or limit:
+            requests[name] = request or limit
+            limits[name] = limit or request
+    if gpus:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def env_list(*layers: dict[str, str]) -> list[dict[str, str]]:
+    """Kubernetes env entries; a later layer overrides an earlier one, each name appears once."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        merged.update(layer)
+    return [{"name": name, "value": value} for name, value in merged.items()]
+
+
+def placement(settings: ShapeSettings) -> dict[str, Any]:
+    """nodeSelector and tolerations of the policy, only when it sets them."""
+    out: dict[str, Any] = {}
+    if settings.node_selector:
+        out["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        out["tolerations"] = [
+            t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in settings.tolerations
+        ]
+    return out

@@ -1,0 +1,84 @@
+"""Proxying itself: bytes and headers pass unchanged, websockets carry Bokeh's protocol both ways,
+and the scheduler-side connection goes when the browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiohttp
+import psutil
+import pytest
+
+from .bokeh_session import open_session, server_info
+from .conftest import CLUSTER, NAMESPACE, OWNER
+
+PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
+HEADERS = {"kubeflow-userid": OWNER}
+
+
+async def test_assets_arrive_byte_for_byte_with_their_encoding(kubeflow_namespace, start_gateway, http, local_dask):
+    gateway = await start_gateway()
+    async with http.get(f"{gateway.url}{PREFIX}/status", headers=HEADERS) as response:
+        page = await response.text()
+    script = re.search(r'src="(/dask/[^"]+bokeh[^"]*\.js[^"]*)"', page)
+    assert script, "the status page names its Bokeh script under the prefix"
+    raw = {"Accept-Encoding": "gzip"}
+    async with aiohttp.ClientSession(auto_decompress=False) as plain:
+        async with plain.get(local_dask.dashboard_base + script.group(1), headers=raw) as direct:
+            direct_body, direct_encoding = await direct.read(), direct.headers.get("Content-Encoding")
+        async with plain.get(gateway.url + script.group(1), headers={**raw, **HEADERS}) as proxied:
+            proxied_body, proxied_encoding = await proxied.read(), proxied.headers.get("Content-Encoding")
+    assert proxied.status == direct.status == 200
+    assert proxied_encoding == direct_encoding
+    assert proxied_body == direct_body and len(proxied_body) > 100_000
+
+
+def scheduler_connections(local_dask) -> int:
+    scheduler = psutil.Process(local_dask.processes[0].pid)
+    return sum(
+        1 for c in scheduler.net_connections(kind="tcp")
+        if c.laddr and c.laddr.port == local_dask.dashboard_port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+async def until(condition, what: str, deadline: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not await condition():
+        if loop.time() > end:
+            pytest.fail(f"gave up after {deadline:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_websocket_round_trip_and_teardown_when_the_browser_vanishes(
+    kubeflow_namespace, start_gateway, http, local_dask
+):
+    gateway = await start_gateway()
+    browser = aiohttp.ClientSession()
+    try:
+        # Warm the gateway's keep-alive pool so only the websocket changes the connection count.
+        async with browser.get(f"{gateway.url}{PREFIX}/status", headers=HEADERS) as response:
+            assert response.status == 200
+        before = scheduler_connections(local_dask)
+        ws = await open_session(browser, gateway.url, PREFIX, HEADERS)
+        assert ws.protocol == "bokeh"
+        info = await server_info(ws)  # browser -> scheduler -> browser through the gateway
+        assert "bokeh" in info["version_info"]
+        assert await gateway.metric(http, "dask_kubeflow_gateway_open_websockets") == 1
+
+        async def one_more_upstream():
+            return scheduler_connections(local_dask) >= before + 1
+
+        await until(one_more_upstream, "the gateway's websocket to the scheduler")
+    finally:
+        await browser.close()  # drops the TCP connection: no close frame, like a killed tab
+
+    async def upstream_gone():
+        return (
+            await gateway.metric(http, "dask_kubeflow_gateway_open_websockets") == 0
+            and scheduler_connections(local_dask) <= before
+        )
+
+    await until(upstream_gone, "the gateway to close the scheduler side after the browser vanished")
+    assert await gateway.metric(http, "dask_kubeflow_gateway_websocket_messages_total", direction="to_scheduler") >= 3

@@ -1,0 +1,330 @@
+"""HTTP glue: a kmock handler that routes Kubernetes API paths to the store and streams watches.
+
+kmock provides the request plumbing (`RawHandler.__call__` parses each request into a
+`kmock.Request`), the `Status` error type, and the DSL fallback: any path or subresource the
+emulator does not serve itself (for example `pods/portforward`) is handed to kmock's reactions, so a
+test or another harness part can add one with `handler[...] << callback`; unmatched ones are 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+
+from . import discovery, errors
+from .errors import ApiError
+from .faults import FaultTable
+from .resources import ResourceType
+from .sar import RuleTable
+from .selectors import Selection
+from .store import Store
+
+JSON = "application/json"
+_ACTIONS = {"get": kmock.action.FETCH, "list": kmock.action.LIST, "watch": kmock.action.WATCH,
+            "create": kmock.action.CREATE, "patch": kmock.action.UPDATE, "update": kmock.action.UPDATE,
+            "delete": kmock.action.DELETE}
+_TRUE = ("true", "1", "True")
+
+
+@dataclass(frozen=True)
+class Route:
+    group: str
+    version: str
+    plural: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+
+
+def parse_route(path: str) -> Route | None:
+    """`/apis/g/v/namespaces/ns/plural/name/sub` -> Route; None for non-API paths (trailing slashes ok)."""
+    segs = [s for s in path.split("/") if s]
+    if not segs or segs[0] not in ("api", "apis"):
+        return None
+    if segs[0] == "api":
+        if len(segs) < 2:
+            return None
+        group, version, rest = "", segs[1], segs[2:]
+    else:
+        if len(segs) < 3:
+            return None
+        group, version, rest = segs[1], segs[2], segs[3:]
+    if not rest:
+        return Route(group, version)
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+        namespace, rest = rest[1], rest[2:]
+    return Route(group, version, rest[0], namespace, rest[1] if len(rest) > 1 else None,
+                 "/".join(rest[2:]) or None)
+
+
+def verb_of(method: str, route: Route, params: dict[str, str]) -> str:
+    if method == "GET":
+        if params.get("watch") in _TRUE:
+            return "watch"
+        return "get" if route.name else "list"
+    return {
+        "POST": "create", "PUT": "update", "PATCH": "patch",
+        "DELETE": "delete" if route.name else "deletecollection",
+    }.get(method, method.lower())
+
+
+def _manager(request: kmock.Request) -> str:
+    manager = request.params.get("fieldManager")
+    if manager:
+        return manager
+    agent = request.headers.get("User-Agent", "unknown")
+    return re.split(r"[/ ]", agent, maxsplit=1)[0] or "unknown"
+
+
+def _respond(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
+    headers = {"Warning": ", ".join(f'299 - "{w}"'.replace('\\"', '"') for w in warnings)} if warnings else None
+    return aiohttp.web.Response(body=json.dumps(body).encode(), status=status, content_type=JSON, headers=headers)
+
+
+def _error(exc: ApiError) -> aiohttp.web.Response:
+    return _respond(exc.body(), exc.status)
+
+
+def _versioned(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    return obj if obj.get("apiVersion") == api_version else {**obj, "apiVersion": api_version}
+
+
+@attrs.define(kw_only=True)
+class ApiHandler(kmock.KubernetesScaffold):
+    """The emulator's request handler: kmock's handler with a stateful Kubernetes API in front."""
+
+    store: Store
+    rules: RuleTable
+    faults: FaultTable
+    address: str = "127.0.0.1"
+    counts: Counter[tuple[str, str, str, str]] = attrs.field(factory=Counter)
+    stopping: bool = False
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """kmock's entry point, with the Kubernetes path parsed here (kmock 0.8 fails on `/api/v1/namespaces`)."""
+        body = await raw_request.read()
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = None
+        route = parse_route(raw_request.path)
+        params = dict(raw_request.query)
+        request = kmock.Request(
+            method=raw_request.method, url=raw_request.url, params=params, headers=dict(raw_request.headers),
+            cookies=dict(raw_request.cookies), body=body, text=body.decode(errors="replace"), data=data,
+            action=_ACTIONS.get(verb_of(raw_request.method, route, params)) if route and route.plural else None,
+            resource=kmock.resource(route.group, route.version, route.plural) if route and route.plural else None,
+            namespace=route.namespace if route else None, name=route.name if route else None,
+            subresource=route.subresource if route else None, raw_request=raw_request,
+        )
+        self._requests.append(request)
+        try:
+            return await self._handle(request)
+        except Exception as exc:  # a bug in the emulator or a test's kmock reaction: answer a 500 Status
+            return await self._render_error(exc)
+        finally:
+            # kmock keeps every request for assertions; a long-running server must not (it would grow
+            # without bound and slow down), so drop this one once it is answered.
+            for index in range(len(self._requests) - 1, -1, -1):
+                if self._requests[index] is request:
+                    del self._requests[index]
+                    break
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        path = request.url.path.rstrip("/") or "/"
+        try:
+            route = parse_route(path)
+            if route is None:
+                return await self._serve_other(request, path)
+            if route.plural is None:
+                return _respond(discovery.resource_list(self.store.registry, route.group, route.version))
+            rt = self.store.registry.lookup(route.group, route.version, route.plural)
+            if rt is None:
+                raise ApiError(404, "NotFound", f"the server could not find the requested resource "
+                                                f"({route.plural} in {route.group or 'core'}/{route.version})")
+            return await self._serve_resource(request, route, rt)
+        except ApiError as exc:
+            return _error(exc)
+
+    async def _serve_other(self, request: kmock.Request, path: str) -> aiohttp.web.StreamResponse:
+        registry = self.store.registry
+        if request.method == kmock.method.GET:
+            if path == "/api":
+                return _respond(discovery.api_versions(self.address))
+            if path == "/apis":
+                return _respond(discovery.group_list(registry))
+            if path.startswith("/apis/") and path.count("/") == 2:
+                return _respond(discovery.group(registry, path.split("/")[2]))
+            if path == "/version":
+                return _respond(discovery.VERSION)
+            if path == "/":
+                return _respond(discovery.root_paths(registry))
+            if path in ("/healthz", "/readyz", "/livez"):
+                return aiohttp.web.Response(text="ok")
+        return await super()._handle(request)  # kmock reactions, else kmock's 404
+
+    # ------------------------------------------------------------------ resources
+    async def _serve_resource(self, request: kmock.Request, route: Route, rt: ResourceType) -> aiohttp.web.StreamResponse:
+        params = dict(request.params)
+        verb = verb_of(str(request.method.value).upper(), route, params)
+        resource = rt.key + (f"/{route.subresource}" if route.subresource else "")
+        self.counts[(verb, resource, route.namespace or "", route.name or "")] += 1
+
+        fault = self.faults.take(verb, rt.plural, rt.group, route.subresource, route.namespace)
+        if fault is not None:
+            return await self._serve_fault(request, fault.status, rt, route, verb)
+
+        if route.subresource not in (None, *rt.subresources):
+            return await super()._handle(request)  # e.g. pods/log, pods/portforward: kmock reactions or 404
+        if verb not in rt.verbs and not (route.subresource and verb in ("get", "update", "patch")):
+            raise errors.method_not_allowed(f"the server does not allow this method on the requested resource "
+                                            f"({verb} {rt.key})")
+        if rt.namespaced is False and route.namespace is not None:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({rt.key} is "
+                                            "cluster-scoped; drop the namespaces/<ns>/ part of the path)")
+        if rt.namespaced and route.namespace is None and verb not in ("list", "watch", "create"):
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({rt.key} is "
+                                            "namespaced; the path needs namespaces/<ns>/)")
+
+        content_type = request.headers.get("Content-Type", "")
+        if verb in ("create", "update") and content_type and "json" not in content_type and "yaml" not in content_type:
+            raise errors.unsupported_media_type(
+                f'the body of the request was in an unknown format "{content_type}" - accepted media types '
+                "include: application/json, application/yaml (the emulator does not decode protobuf)")
+        api_version = rt.api_version(route.version)
+        manager = _manager(request)
+        dry_run = params.get("dryRun") == "All"
+        strict = params.get("fieldValidation") == "Strict"
+        warnings: list[str] = []
+        store = self.store
+
+        if rt.kind == "SubjectAccessReview" and verb == "create":
+            return _respond(self.rules.review(request.data or {}), 201)
+        if rt.kind == "SelfSubjectAccessReview" and verb == "create":
+            body = dict(request.data or {})
+            body["status"] = {"allowed": True, "reason": "the emulator does not authorize its own requests"}
+            return _respond(body, 201)
+
+        if verb == "get":
+            if route.subresource == "scale":
+                return _respond(store.scale(rt, route.namespace, route.name or ""))
+            return _respond(_versioned(store.get(rt, route.namespace, route.name or ""), api_version))
+        if verb in ("list", "watch"):
+            selection = Selection(route.namespace, params.get("labelSelector"), params.get("fieldSelector"),
+                                  route.name)
+            if verb == "list":
+                items, rv = store.list(rt, selection.matches)
+                return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
+                                 "metadata": {"resourceVersion": rv},
+                                 "items": [_versioned(o, api_version) for o in items]})
+            return await self._serve_watch(request, rt, selection, api_version, params)
+        if verb == "create":
+            obj = store.create(rt, route.namespace, request.data, version=route.version, manager=manager,
+                               dry_run=dry_run, strict=strict, warnings=warnings)
+            return _respond(_versioned(obj, api_version), 201, warnings)
+        if verb == "update":
+            obj = store.update(rt, route.namespace, route.name or "", request.data, version=route.version,
+                               manager=manager, subresource=route.subresource, dry_run=dry_run, strict=strict,
+                               warnings=warnings)
+            return self._written(rt, obj, api_version, route, warnings)
+        if verb == "patch":
+            obj, created = store.patch(
+                rt, route.namespace, route.name or "", request.body, request.headers.get("Content-Type", ""),
+                version=route.version, manager=manager, subresource=route.subresource,
+                force=params.get("force") in _TRUE, dry_run=dry_run, strict=strict, warnings=warnings)
+            if created:
+                return _respond(_versioned(obj, api_version), 201, warnings)
+            return self._written(rt, obj, api_version, route, warnings)
+        options = dict(request.data) if isinstance(request.data, dict) else {}
+        for key in ("propagationPolicy", "gracePeriodSeconds"):
+            if key in params:
+                options.setdefault(key, params[key])
+        dry_run = dry_run or options.get("dryRun") == ["All"]
+        if verb == "delete":
+            obj = store.delete(rt, route.namespace, route.name or "", options, dry_run=dry_run)
+            return _respond(_versioned(obj, api_version))
+        if verb == "deletecollection":
+            selection = Selection(route.namespace, params.get("labelSelector"), params.get("fieldSelector"))
+            items = store.delete_collection(rt, selection.matches, options, dry_run=dry_run)
+            return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
+                             "metadata": {"resourceVersion": store.resource_version},
+                             "items": [_versioned(o, api_version) for o in items]})
+        raise errors.method_not_allowed(f"the emulator does not serve {request.method} on {rt.key}")
+
+    def _written(self, rt: ResourceType, obj: dict[str, Any], api_version: str, route: Route,
+                 warnings: list[str]) -> aiohttp.web.Response:
+        if route.subresource == "scale":
+            return _respond(self.store.scale(rt, route.namespace, route.name or ""), 200, warnings)
+        return _respond(_versioned(obj, api_version), 200, warnings)
+
+    async def _serve_fault(self, request: kmock.Request, status: int | str, rt: ResourceType, route: Route,
+                           verb: str) -> aiohttp.web.StreamResponse:
+        if status == "hang":
+            raw = request._raw_request
+            while not self.stopping and raw is not None and raw.transport is not None \
+                    and not raw.transport.is_closing():
+                await asyncio.sleep(0.05)
+            return _error(ApiError(504, "Timeout", "injected fault: the request hung until the client gave up"))
+        code = int(status)
+        reason = {409: "Conflict", 500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests",
+                  404: "NotFound", 403: "Forbidden", 422: "Invalid"}.get(code, "InternalError")
+        name = route.name or ""
+        return _error(ApiError(code, reason, f"injected fault: {verb} {rt.key} {name} answers {code} "
+                                             "(set with Emulator.fault)",
+                               {"name": name, "group": rt.group, "kind": rt.kind}))
+
+    async def _serve_watch(self, request: kmock.Request, rt: ResourceType, selection: Selection, api_version: str,
+                           params: dict[str, str]) -> aiohttp.web.StreamResponse:
+        raw = request._raw_request
+        assert raw is not None
+        initial = params.get("sendInitialEvents") in _TRUE
+        response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": JSON})
+        try:
+            watcher, first = self.store.open_watch(rt, selection.matches, params.get("resourceVersion"),
+                                                   asyncio.get_running_loop(), initial)
+        except ApiError as exc:
+            if exc.status != 410:
+                raise
+            # As the API server does: a 200 stream whose only event is an ERROR carrying 410 Expired.
+            await response.prepare(raw)
+            await response.write(json.dumps({"type": "ERROR", "object": exc.body()}).encode() + b"\n")
+            await response.write_eof()
+            return response
+        try:
+            await response.prepare(raw)
+            timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+            async with asyncio.timeout(timeout):
+                for etype, obj in first:
+                    await response.write(self._line(etype, obj, api_version))
+                if initial:
+                    await response.write(json.dumps({"type": "BOOKMARK", "object": {
+                        "kind": rt.kind, "apiVersion": api_version,
+                        "metadata": {"resourceVersion": self.store.resource_version,
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}}}).encode() + b"\n")
+                while True:
+                    event = await watcher.queue.get()
+                    if event is None:
+                        break
+                    await response.write(self._line(event[0], event[1], api_version))
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.close_watch(watcher)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await response.write_eof()
+        return response
+
+    @staticmethod
+    def _line(etype: str, obj: dict[str, Any], api_version: str) -> bytes:
+        return json.dumps({"type": etype, "object": _versioned(obj, api_version)}).encode() + b"\n"
+

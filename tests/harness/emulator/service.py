@@ -1,0 +1,254 @@
+"""`Emulator`: the API server on a real TCP port in a background thread, plus the kubeconfig pointing at it.
+
+It always runs in its own thread with its own event loop, so sync tests, async tests (which must not
+block their own loop) and subprocesses (`kopf run`, `kubectl`) all reach it the same way: over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp.web
+import yaml
+
+from .faults import Fault, FaultTable
+from .resources import Registry, default_crd_files, load_crd_documents
+from .sar import Rule, RuleTable
+from .selectors import Selection
+from .server import ApiHandler
+from .store import WRITE_VERBS, Store
+
+BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_CRD_CACHE: dict[tuple[Path, ...], list[dict[str, Any]]] = {}
+
+
+def write_kubeconfig(path: Path, url: str, namespace: str = "default") -> Path:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+        "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
+                                                       "namespace": namespace}}],
+        "current-context": "emulator",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class Emulator:
+    """A Kubernetes API emulator serving http://127.0.0.1:<port> until stopped."""
+
+    def __init__(self, crds: Iterable[Path | str] | None = None, *, port: int = 0, host: str = "127.0.0.1",
+                 kubeconfig: Path | str | None = None) -> None:
+        self._crd_files = tuple(Path(p) for p in (default_crd_files() if crds is None else crds))
+        self._port = port
+        self._host = host
+        self._kubeconfig_path = Path(kubeconfig) if kubeconfig else None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self.registry = Registry()
+        self.store = Store(self.registry)
+        self.rules = RuleTable()
+        self.faults = FaultTable()
+        self.handler: ApiHandler | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.url = ""
+        self.port = 0
+        self._seed()
+
+    # ------------------------------------------------------------------ lifecycle
+    def _seed(self) -> None:
+        crd_rt = self.registry.by_plural("apiextensions.k8s.io", "customresourcedefinitions")
+        ns_rt = self.registry.by_plural("", "namespaces")
+        assert crd_rt is not None and ns_rt is not None
+        for name in BUILTIN_NAMESPACES:
+            if self.store.find(ns_rt, None, name) is None:
+                self.store.create(ns_rt, None, {"metadata": {"name": name}}, version="v1", manager="emulator")
+        if self._crd_files not in _CRD_CACHE:
+            _CRD_CACHE[self._crd_files] = load_crd_documents(self._crd_files)
+        for doc in _CRD_CACHE[self._crd_files]:
+            if self.store.find(crd_rt, None, doc["metadata"]["name"]) is None:
+                self.store.create(crd_rt, None, doc, version="v1", manager="emulator")
+
+    def start(self) -> Self:
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="k8s-api-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error is not None:
+            raise RuntimeError(f"the Kubernetes API emulator failed to start on {self._host}:{self._port}: "
+                               f"{self._error}") from self._error
+        if not self._ready.is_set():
+            raise RuntimeError("the Kubernetes API emulator did not start within 30 s")
+        if self._kubeconfig_path is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="k8s-emulator-")
+            self._kubeconfig_path = Path(self._tmpdir.name) / "kubeconfig"
+        write_kubeconfig(self._kubeconfig_path, self.url)
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start() / stop()
+            self._error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        self.handler = ApiHandler(store=self.store, rules=self.rules, faults=self.faults)
+        async with self.handler:
+            runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler), handle_signals=False)
+            await runner.setup()
+            site = aiohttp.web.TCPSite(runner, self._host, self._port, reuse_address=True)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self._port
+            self.url = f"http://{self._host}:{self.port}"
+            self.handler.address = f"{self._host}:{self.port}"
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                self.handler.stopping = True
+                self.store.close_all_watches()
+                await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+        self._thread = None
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+            self._kubeconfig_path = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.get_running_loop().run_in_executor(None, self.start)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+    @property
+    def kubeconfig(self) -> Path:
+        if self._kubeconfig_path is None:
+            raise RuntimeError("the emulator is not started: call start() (or use it as a context manager) first")
+        return self._kubeconfig_path
+
+    # ------------------------------------------------------------------ test controls
+    def allow(self, user: str, namespace: str = "*", verb: str = "*", group: str = "*", resource: str = "*") -> Rule:
+        """Add a SubjectAccessReview rule (default deny). `user` may be `group:<name>`; "*" matches anything."""
+        rule = Rule(user, namespace, verb, group, resource)
+        self.rules.allow(rule)
+        return rule
+
+    def fault(self, verb: str, resource: str, status: int | str = 500, count: int = 1,
+              namespace: str | None = None) -> Fault:
+        """Make the next `count` requests matching verb/resource(/namespace) answer `status` or hang."""
+        if resource != "*":
+            self.registry.find(resource.split("/")[0])  # fail early on a typo, naming the known resources
+        return self.faults.add(Fault(verb, resource, status, count, namespace))
+
+    def reset(self) -> None:
+        """Back to a fresh cluster: built-in namespaces and CRDs only; no rules, faults or counts.
+        Open watches are closed (clients reconnect and re-list, as after an API server restart)."""
+        self.store.close_all_watches()
+        self.store.clear(set(BUILTIN_NAMESPACES))
+        # Built-in CRDs are kept; CRDs created by tests are dropped with their objects.
+        crd_rt = self.registry.by_plural("apiextensions.k8s.io", "customresourcedefinitions")
+        assert crd_rt is not None
+        builtin = {doc["metadata"]["name"] for doc in _CRD_CACHE.get(self._crd_files, [])}
+        for crd in self.store.list(crd_rt, lambda o: True)[0]:
+            if crd["metadata"]["name"] not in builtin:
+                with self.store.lock:
+                    self.store._remove(crd_rt, crd)
+        self._seed()
+        self.rules.clear()
+        self.faults.clear()
+        if self.handler is not None:
+            self.handler.counts.clear()
+        self.store.changes.clear()
+
+    # ------------------------------------------------------------------ inspection
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The stored object (a deep copy), or None. `resource`: plural, plural.group, kind or short name."""
+        rt = self.registry.find(resource)
+        obj = self.store.find(rt, namespace if rt.namespaced else None, name)
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def objects(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of a resource (deep copies), optionally in one namespace / matching labels."""
+        rt = self.registry.find(resource)
+        selection = Selection(namespace if rt.namespaced else None, label_selector, None)
+        return copy.deepcopy(self.store.list(rt, selection.matches)[0])
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store an object directly (seeding for tests), with the same validation as a POST."""
+        group, _, version = obj["apiVersion"].rpartition("/")
+        rt = next((r for r in self.registry if r.group == group and r.kind == obj["kind"]), None)
+        if rt is None:
+            raise KeyError(f"the emulator serves no kind {obj['kind']} in {obj['apiVersion']}")
+        created = self.store.create(rt, obj.get("metadata", {}).get("namespace"), obj, version=version,
+                                    manager="emulator-test")
+        return copy.deepcopy(created)
+
+    def _matching(self, resource: str | None, namespace: str | None, name: str | None,
+                  counter: Any, verbs: Iterable[str] | None = None, verb: str | None = None) -> int:
+        want = self.registry.find(resource.split("/")[0]).key + (
+            "/" + resource.split("/", 1)[1] if resource and "/" in resource else "") if resource else None
+        total = 0
+        for key, n in list(counter.items()):
+            if len(key) == 4:
+                v, res, ns, nm = key
+                if verb is not None and v != verb or verbs is not None and v not in verbs:
+                    continue
+            else:
+                res, ns, nm = key
+            if want is not None and res != want:
+                continue
+            if namespace is not None and ns != namespace or name is not None and nm != name:
+                continue
+            total += n
+        return total
+
+    def request_count(self, verb: str | None = None, resource: str | None = None, namespace: str | None = None,
+                      name: str | None = None) -> int:
+        """How many API requests matched (verbs: get, list, watch, create, update, patch, delete, deletecollection)."""
+        counts = self.handler.counts if self.handler is not None else {}
+        return self._matching(resource, namespace, name, counts, verb=verb)
+
+    def write_count(self, resource: str | None = None, namespace: str | None = None, name: str | None = None) -> int:
+        """Write requests received (create/update/patch/delete/deletecollection), changed state or not."""
+        counts = self.handler.counts if self.handler is not None else {}
+        return self._matching(resource, namespace, name, counts, verbs=WRITE_VERBS)
+
+    def change_count(self, resource: str | None = None, namespace: str | None = None, name: str | None = None) -> int:
+        """Stored state changes (each one bumped the resourceVersion); no-op writes are not counted."""
+        return self._matching(resource, namespace, name, self.store.changes)

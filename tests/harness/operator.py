@@ -1,0 +1,108 @@
+"""The real upstream Dask Kubernetes operator (`kopf run -m dask_kubernetes.operator.controller`),
+run as a subprocess against the emulator, as its Helm chart runs it in a cluster.
+
+It gets the pod runner's cluster DNS (like a pod of the cluster, it reaches schedulers by
+`<cluster>-scheduler.<namespace>`), a kopf liveness endpoint that tells when it is up, and a log
+file that the fixtures show when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from .podrunner.processes import stop_process
+
+OPERATOR_MODULE = "dask_kubernetes.operator.controller"
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class UpstreamOperator:
+    """One running `kopf run` process of the dask-kubernetes operator; `stop()` ends it and its children."""
+
+    def __init__(self, kubeconfig: str | Path, log_path: str | Path, extra_env: Mapping[str, str] | None = None) -> None:
+        self.kubeconfig = Path(kubeconfig)
+        self.log_path = Path(log_path)
+        self.extra_env = dict(extra_env or {})
+        self.liveness_url = f"http://127.0.0.1:{_free_loopback_port()}/healthz"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the operator was not started"
+        return self.process.pid
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "kopf", "run",
+            "-m", OPERATOR_MODULE,
+            "--all-namespaces",
+            "--standalone",
+            f"--liveness={self.liveness_url}",
+        ]
+
+    def start(self, timeout: float = 60.0) -> UpstreamOperator:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "KUBECONFIG", "PYTHONPATH"))}
+        env.update(KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- starting the upstream operator: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.command(), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the upstream dask-kubernetes operator exited with code {self.process.returncode} "
+                    f"before it was up; its log:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.liveness_url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(
+            f"the upstream dask-kubernetes operator did not answer its liveness probe {self.liveness_url} "
+            f"within {timeout:.0f}s; its log:\n{self.log_tail()}"
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, grace_seconds=10.0)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def __enter__(self) -> UpstreamOperator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["OPERATOR_MODULE", "UpstreamOperator"]

@@ -1,0 +1,6 @@
+"""The local pod runner: a stand-in kubelet that runs Dask pods as local processes. See runner.py and
+tests/harness/README.md for what it does and does not emulate."""
+
+from .runner import PodProcess, PodRunner, running_pids
+
+__all__ = ["PodProcess", "PodRunner", "running_pids"]
