@@ -128,10 +128,11 @@ def main() -> None:
         proc, port = start_controller(emu.kubeconfig, args.workers, log)
         started = time.perf_counter()
         try:
-            while not converged(emu, n):
+            # Poll the controller's own gauge (cheap), then check the emulator's objects (ground truth).
+            while not (metric(port, "dask_kubeflow_controller_managed_namespaces") >= n and converged(emu, n)):
                 if proc.poll() is not None or time.perf_counter() - started > args.timeout:
                     raise SystemExit(f"controller did not converge (exit {proc.poll()}); log: {log}")
-                time.sleep(0.5)
+                time.sleep(0.25)
             converge_s = time.perf_counter() - started
             # let the echoes of our own writes come back and be reconciled (they must write nothing)
             while metric(port, "dask_kubeflow_controller_queue_depth") or not metric(

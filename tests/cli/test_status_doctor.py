@@ -14,7 +14,7 @@ from dask_kubeflow.cli.cluster_cmd import checks_table, status_rows
 from dask_kubeflow.client.diagnose import Check, doctor_checks
 from dask_kubeflow.client.environment import Environment
 from dask_kubeflow.client.errors import ClusterNotFoundError
-from dask_kubeflow.client.kubernetes import ClusterSnapshot, ProbeResult
+from dask_kubeflow.client.inspect import ClusterSnapshot, ProbeResult
 
 NS = "kubeflow-alice"
 POD_ENV = Environment(in_pod=True, namespace=NS, namespace_source="service-account file", cluster_name="dask-cluster",

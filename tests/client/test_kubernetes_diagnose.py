@@ -163,3 +163,15 @@ def test_summarize_phase() -> None:
         "cluster Pending; scheduler pod ImagePullBackOff"
     assert summarize_phase({"status": {"phase": "Running"}}, [pod(phase="Running", ready=True)]) == \
         "cluster Running; scheduler pod ready"
+
+
+@pytest.mark.parametrize("method, path, expected", [
+    ("GET", "/apis/kubernetes.dask.org/v1/namespaces/ns/daskclusters", ("list", "daskclusters.kubernetes.dask.org")),
+    ("GET", "/api/v1/namespaces/ns/services/dask-cluster-scheduler", ("get", "services")),
+    ("POST", "/api/v1/namespaces/ns/pods/p/portforward", ("create", "pods/portforward")),
+    ("GET", "/version", ("get", "fallback")),
+])
+def test_forbidden_request_names_rbac_verb_and_resource(method: str, path: str, expected: tuple[str, str]) -> None:
+    from dask_kubeflow.client.cluster_api import request_verb_resource
+
+    assert request_verb_resource(method, path, "get", "fallback") == expected

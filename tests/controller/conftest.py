@@ -93,12 +93,16 @@ class ControllerProcess:
 @pytest.fixture
 def start_controller(emulator: Any, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
     """Start ``dask-kubeflow controller`` processes on the emulator; all are stopped at teardown."""
+    yield from controller_starter(Path(emulator.kubeconfig), tmp_path)
+
+
+def controller_starter(kubeconfig: Path, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
     started: list[ControllerProcess] = []
 
     def start(*args: str, wait_ready: bool = True) -> ControllerProcess:
         port = _free_port()
         log_path = tmp_path / f"controller-{len(started)}.log"
-        env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         command = [str(Path(sys.executable).parent / "dask-kubeflow"), "controller", "--metrics-port", str(port),
                    "--liveness", f"http://127.0.0.1:{_free_port()}/healthz", "--workers", "8", *args]
         with log_path.open("wb") as log:

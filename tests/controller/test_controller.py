@@ -162,8 +162,8 @@ async def test_drift_is_restored_but_replicas_are_not_fought_over(emulator, kube
              "the edited autoscaler maximum to be restored", controller=controller)
 
     cluster = DaskCluster.get("dask-cluster", namespace="erin", api=kube)
-    cluster.patch({"spec": {"worker": {"replicas": 3}}})  # what scaling does; not ours to undo
     before = controller.metric("dask_kubeflow_controller_reconciles_total")
+    cluster.patch({"spec": {"worker": {"replicas": 3}}})  # what scaling does; not ours to undo
     wait_for(lambda: reconciled_after(controller, before), "a reconcile after the replica change")
     assert emulator.get("daskclusters", "dask-cluster", "erin")["spec"]["worker"]["replicas"] == 3
 
@@ -221,6 +221,15 @@ async def test_api_faults_are_retried_and_delay_no_other_namespace(emulator, kub
     assert len(emulator.objects("daskclusters", "ivy")) == 1
 
 
+async def test_api_call_that_never_answers_times_out_and_is_retried(emulator, kube, start_controller):
+    emulator.fault("create", "daskautoscalers", status="hang", count=1, namespace="lou")
+    controller = start_controller("--request-timeout", "2")
+    make_profile(kube, "lou")
+    wait_for(lambda: converged(emulator, "lou"), "lou Ready after the hung call timed out", controller=controller)
+    assert "did not answer in time" in status_of(emulator, "lou")["lastError"]
+    assert len(emulator.objects("daskautoscalers", "lou")) == 1
+
+
 async def test_restart_in_the_middle_of_a_reconcile_converges_without_duplicates(emulator, kube, start_controller):
     emulator.fault("create", "poddefaults", status="hang", count=1, namespace="kim")
     first = start_controller()
@@ -230,6 +239,7 @@ async def test_restart_in_the_middle_of_a_reconcile_converges_without_duplicates
     second = start_controller()
     wait_for(lambda: converged(emulator, "kim"), "kim Ready after the restart", controller=second)
     assert {k: len(v) for k, v in managed(emulator, "kim").items()} == {p: 1 for p in MANAGED_PLURALS}
+    assert emulator.write_count(resource="networkpolicies", namespace="kim") == 1  # not re-applied
 
 
 async def test_fifty_namespaces_at_once(emulator, kube, start_controller):

@@ -140,3 +140,12 @@ def test_quota_too_small_for_the_tier_is_a_problem_naming_the_fix() -> None:
     roomy = NamespaceInputs("alice", PROFILE, {"labels": {}}, quotas=(
         {"name": "kf-resource-quota", "hard": {"limits.memory": "64Gi", "cpu": "32"}},))
     assert plan(roomy, Policy.builtin()).problem == ""
+
+
+def test_echo_of_our_write_is_recognised_and_then_the_index_is_trusted() -> None:
+    state = LiveState()
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n",
+                                                                  "resourceVersion": "5"}}
+    state.wrote(body)
+    assert state.is_echo(body)
+    assert state.view("n", []) == {}  # deleted after the echo: gone, not "not yet arrived"

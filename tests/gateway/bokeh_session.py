@@ -10,27 +10,40 @@ import re
 
 import aiohttp
 
+from dask_kubeflow.gateway.proxy import ack_now
+
 _TOKEN = re.compile(r'"token":"([^"]+)"')
 _ids = itertools.count(1)
+
+
+async def fetch_token(http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> str:
+    """The Bokeh session token embedded in a dashboard page (each GET makes a new session)."""
+    async with http.get(url, headers=headers) as response:
+        response.raise_for_status()
+        match = _TOKEN.search(await response.text())
+    if match is None:
+        raise AssertionError(f"no Bokeh session token in {url}")
+    return match.group(1)
+
+
+async def connect(
+    http: aiohttp.ClientSession, ws_url: str, token: str, headers: dict[str, str] | None = None
+) -> aiohttp.ClientWebSocketResponse:
+    """Open a page's websocket with its token; returns after the server's ACK."""
+    ws = await http.ws_connect(ws_url, protocols=("bokeh", token), headers=headers, max_msg_size=0)
+    header, _, _ = await receive_message(ws)
+    if header["msgtype"] != "ACK":
+        raise AssertionError(f"expected ACK, got {header}")
+    return ws
 
 
 async def open_session(
     http: aiohttp.ClientSession, base: str, prefix: str, headers: dict[str, str] | None = None,
     page: str = "status",
 ) -> aiohttp.ClientWebSocketResponse:
-    """GET ``<prefix>/<page>``, then connect its websocket; returns after the server's ACK."""
-    async with http.get(f"{base}{prefix}/{page}", headers=headers) as response:
-        response.raise_for_status()
-        match = _TOKEN.search(await response.text())
-    if match is None:
-        raise AssertionError(f"no Bokeh session token in {base}{prefix}/{page}")
-    ws = await http.ws_connect(
-        f"{base}{prefix}/{page}/ws", protocols=("bokeh", match.group(1)), headers=headers, max_msg_size=0
-    )
-    header, _, _ = await receive_message(ws)
-    if header["msgtype"] != "ACK":
-        raise AssertionError(f"expected ACK, got {header}")
-    return ws
+    """What a browser tab does: GET ``<prefix>/<page>``, then connect its websocket."""
+    token = await fetch_token(http, f"{base}{prefix}/{page}", headers)
+    return await connect(http, f"{base}{prefix}/{page}/ws", token, headers)
 
 
 async def receive_message(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict, dict, dict]:
@@ -38,6 +51,7 @@ async def receive_message(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict, di
     frames = []
     while len(frames) < 3:
         message = await ws.receive()
+        ack_now(ws)  # as the gateway does: don't let tornado's Nagle + delayed ACK stall the next frame
         if message.type is not aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"websocket ended: {message.type.name} {message.data!r}")
         frames.append(json.loads(message.data))

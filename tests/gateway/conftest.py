@@ -150,22 +150,3 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
 
-
-# Until tests/harness/fixtures.py provides ``emulator`` (interface in /work/notes/interfaces.md),
-# build the same fixture from the emulator class; once the harness has it, this block does nothing.
-import tests.harness.fixtures as _harness  # noqa: E402
-
-if not hasattr(_harness, "emulator"):
-
-    @pytest.fixture(scope="session")
-    def _gateway_emulator_server():
-        from tests.harness.emulator import Emulator
-
-        with Emulator() as server:
-            yield server
-
-    @pytest.fixture
-    def emulator(_gateway_emulator_server, monkeypatch):
-        _gateway_emulator_server.reset()
-        monkeypatch.setenv("KUBECONFIG", str(_gateway_emulator_server.kubeconfig))
-        return _gateway_emulator_server

@@ -79,7 +79,7 @@ def _wait_for(condition, what: str, processes: list[subprocess.Popen], deadline:
 def start_local_dask(namespace: str, cluster: str, *, workers: int = 1, log_dir: Path | None = None) -> LocalDask:
     """Start ``dask scheduler --dashboard-prefix /dask/<ns>/<cluster>`` and ``workers`` workers."""
     dask = LocalDask(namespace, cluster, free_port(), free_port())
-    env = {**os.environ, "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "warning"}
+    env = {**os.environ}
 
     def output(name: str):
         if log_dir is None:

@@ -21,7 +21,7 @@ def as_user(user: str) -> dict[str, str]:
 
 async def set_phase(namespace: str, name: str, phase: str) -> None:
     cluster = await DaskCluster.get(name, namespace=namespace)
-    await cluster.patch({"status": {"phase": phase}}, subresource="status")
+    await cluster.patch({"status": {"phase": phase}})  # the CRD has no status subresource
 
 
 async def page(http, gateway, namespace: str, user: str = OWNER):

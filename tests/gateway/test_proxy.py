@@ -10,7 +10,7 @@ import aiohttp
 import psutil
 import pytest
 
-from .bokeh_session import open_session, server_info
+from .bokeh_session import connect, fetch_token, server_info
 from .conftest import CLUSTER, NAMESPACE, OWNER
 
 PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
@@ -34,11 +34,11 @@ async def test_assets_arrive_byte_for_byte_with_their_encoding(kubeflow_namespac
     assert proxied_body == direct_body and len(proxied_body) > 100_000
 
 
-def scheduler_connections(local_dask) -> int:
-    scheduler = psutil.Process(local_dask.processes[0].pid)
+def gateway_upstream_connections(local_dask) -> int:
+    """Connections from this process (where the gateway runs) to the scheduler's dashboard port."""
     return sum(
-        1 for c in scheduler.net_connections(kind="tcp")
-        if c.laddr and c.laddr.port == local_dask.dashboard_port and c.status == psutil.CONN_ESTABLISHED
+        1 for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == local_dask.dashboard_port and c.status == psutil.CONN_ESTABLISHED
     )
 
 
@@ -55,29 +55,30 @@ async def test_websocket_round_trip_and_teardown_when_the_browser_vanishes(
     kubeflow_namespace, start_gateway, http, local_dask
 ):
     gateway = await start_gateway()
+    # The page (for its session token) comes straight from the scheduler on a connection closed at
+    # once, so the websocket is the only connection between this process and the scheduler.
+    async with aiohttp.ClientSession() as direct:
+        token = await fetch_token(direct, f"{local_dask.dashboard_base}{PREFIX}/status")
+
+    async def no_upstream():
+        return gateway_upstream_connections(local_dask) == 0
+
+    await until(no_upstream, "earlier connections to the scheduler to close")
     browser = aiohttp.ClientSession()
     try:
-        # Warm the gateway's keep-alive pool so only the websocket changes the connection count.
-        async with browser.get(f"{gateway.url}{PREFIX}/status", headers=HEADERS) as response:
-            assert response.status == 200
-        before = scheduler_connections(local_dask)
-        ws = await open_session(browser, gateway.url, PREFIX, HEADERS)
+        ws = await connect(browser, f"{gateway.url}{PREFIX}/status/ws", token, HEADERS)
         assert ws.protocol == "bokeh"
-        info = await server_info(ws)  # browser -> scheduler -> browser through the gateway
+        info = await server_info(ws)  # browser -> gateway -> scheduler -> gateway -> browser
         assert "bokeh" in info["version_info"]
         assert await gateway.metric(http, "dask_kubeflow_gateway_open_websockets") == 1
-
-        async def one_more_upstream():
-            return scheduler_connections(local_dask) >= before + 1
-
-        await until(one_more_upstream, "the gateway's websocket to the scheduler")
+        assert gateway_upstream_connections(local_dask) == 1
     finally:
         await browser.close()  # drops the TCP connection: no close frame, like a killed tab
 
     async def upstream_gone():
         return (
             await gateway.metric(http, "dask_kubeflow_gateway_open_websockets") == 0
-            and scheduler_connections(local_dask) <= before
+            and gateway_upstream_connections(local_dask) == 0
         )
 
     await until(upstream_gone, "the gateway to close the scheduler side after the browser vanished")

@@ -21,6 +21,8 @@ from pathlib import Path
 from .podrunner.processes import stop_process
 
 OPERATOR_MODULE = "dask_kubernetes.operator.controller"
+BACKPORTS_MODULE = "tests.harness.operator_backports"  # see that module: upstream #968 / #977
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_loopback_port() -> int:
@@ -32,8 +34,16 @@ def _free_loopback_port() -> int:
 class UpstreamOperator:
     """One running `kopf run` process of the dask-kubernetes operator; `stop()` ends it and its children."""
 
-    def __init__(self, kubeconfig: str | Path, log_path: str | Path, extra_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str | Path,
+        log_path: str | Path,
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        backports: bool = True,
+    ) -> None:
         self.kubeconfig = Path(kubeconfig)
+        self.backports = backports
         self.log_path = Path(log_path)
         self.extra_env = dict(extra_env or {})
         self.liveness_url = f"http://127.0.0.1:{_free_loopback_port()}/healthz"
@@ -48,6 +58,7 @@ class UpstreamOperator:
         return [
             sys.executable, "-m", "kopf", "run",
             "-m", OPERATOR_MODULE,
+            *(["-m", BACKPORTS_MODULE] if self.backports else []),
             "--all-namespaces",
             "--standalone",
             f"--liveness={self.liveness_url}",
@@ -57,6 +68,7 @@ class UpstreamOperator:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "KUBECONFIG", "PYTHONPATH"))}
         env.update(KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1")
         env.update(self.extra_env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"--- starting the upstream operator: {' '.join(self.command())}\n".encode())
@@ -105,4 +117,4 @@ class UpstreamOperator:
         self.stop()
 
 
-__all__ = ["OPERATOR_MODULE", "UpstreamOperator"]
+__all__ = ["BACKPORTS_MODULE", "OPERATOR_MODULE", "UpstreamOperator"]

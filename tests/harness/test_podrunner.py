@@ -90,7 +90,35 @@ def test_scheduler_deployment_becomes_ready_through_its_probe_and_service_name(a
     assert socket.getaddrinfo(f"c-scheduler.{ns}.svc.cluster.local", 8786)[0][4][0] == pod_ip
     with urllib.request.urlopen(f"http://c-scheduler.{ns}:8787{prefix}/health", timeout=10) as resp:
         assert resp.read() == b"ok"
-    assert "loadBalancer" in api.get("services", "c-scheduler", namespace=ns)[0].raw["status"]
+    [service] = api.get("services", "c-scheduler", namespace=ns)
+    assert "loadBalancer" in service.raw["status"]
+
+
+def test_a_probe_that_misses_the_dashboard_prefix_keeps_the_pod_out_of_its_service(api: kr8s.Api, pod_runner: PodRunner) -> None:
+    """The mistake FACTS.md warns about: with --dashboard-prefix, /health answers 404."""
+    ns = new_namespace(api, "badprobe")
+    scheduler = {
+        "name": "scheduler",
+        "args": ["dask", "scheduler", "--dashboard-prefix", f"/dask/{ns}/c"],
+        "ports": [{"name": "http-dashboard", "containerPort": 8787}],
+        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"}, "periodSeconds": 1},
+    }
+    create(api, deployment("c-scheduler", [scheduler]), ns)
+    create(
+        api,
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "c-scheduler"},
+         "spec": {"selector": {"app": "c-scheduler"}, "ports": [{"name": "http-dashboard", "port": 8787, "targetPort": "http-dashboard"}]}},
+        ns,
+    )
+
+    def probe_got_404() -> list[Any]:
+        return [e for e in api.get("events", namespace=ns) if e.raw.get("reason") == "Unhealthy" and "-> 404" in e.raw.get("message", "")]
+
+    [event] = wait_for(probe_got_404, timeout=60, what="a readiness-probe failure event saying the scheduler answered 404")
+    assert event.raw["involvedObject"]["fieldPath"] == "spec.containers{scheduler}"
+    [pod] = pods_of(api, ns, "c-scheduler")
+    assert pod.status.phase == "Running" and not pod.ready()
+    assert pod_runner.resolve(f"c-scheduler.{ns}") != (pod.status.podIP,)  # not an endpoint while unready
 
 
 def test_scaling_a_deployment_starts_and_stops_processes(api: kr8s.Api, pod_runner: PodRunner) -> None:

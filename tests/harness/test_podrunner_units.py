@@ -98,18 +98,20 @@ def test_cluster_dns_names() -> None:
 
 
 def test_pod_processes_resolve_cluster_names_and_bind_on_their_own_address(tmp_path: Path) -> None:
-    """The sitecustomize every pod process gets: cluster DNS plus the pod's own address for wildcard binds."""
+    """The sitecustomize every pod process gets: cluster DNS, and the pod's own address for wildcard binds
+    and as the source of its loopback connections."""
     table = tmp_path / "dns.json"
     podnet.write_table(str(table), podnet.DnsTable({"ns1": {"c-scheduler": ["127.9.0.8"]}}))
     code = (
         "import socket, json;"
         "a = socket.getaddrinfo('c-scheduler.ns1.svc.cluster.local', 8786, type=socket.SOCK_STREAM)[0][4][0];"
         "b = socket.gethostbyname('c-scheduler');"
-        "s = socket.socket(); s.bind(('0.0.0.0', 0)); c = s.getsockname()[0];"
+        "s = socket.socket(); s.bind(('0.0.0.0', 0)); c = s.getsockname()[0]; s.listen();"
+        "o = socket.create_connection(s.getsockname()); peer = s.accept()[1][0];"
         "err = None\n"
         "try: socket.getaddrinfo('missing.ns1', 80)\n"
         "except socket.gaierror as e: err = str(e)\n"
-        "print(json.dumps([a, b, c, err]))"
+        "print(json.dumps([a, b, c, peer, err]))"
     )
     env = {
         "PATH": os.environ["PATH"],
@@ -119,8 +121,8 @@ def test_pod_processes_resolve_cluster_names_and_bind_on_their_own_address(tmp_p
         podnet.ENV_NAMESPACE: "ns1",
     }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    resolved, searched, bound, error = json.loads(out.stdout)
-    assert (resolved, searched, bound) == ("127.9.0.8", "127.9.0.8", "127.9.0.9")
+    resolved, searched, bound, peer, error = json.loads(out.stdout)
+    assert (resolved, searched, bound, peer) == ("127.9.0.8", "127.9.0.8", "127.9.0.9", "127.9.0.9")
     assert "missing.ns1" in error and "not a Service" in error
 
 

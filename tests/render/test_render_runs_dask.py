@@ -24,7 +24,7 @@ from distributed.core import rpc
 
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.render import render_namespace
-from dask_kubeflow.render.scheduler_preload import IdleAwareTarget
+from dask_kubeflow.render.scheduler_preload import PodScaling, pod_of
 
 DASK = Path(sys.executable).parent / "dask"
 NAMESPACE = "kubeflow-user-example-com"
@@ -138,18 +138,29 @@ def test_worker_processes_match_the_shape(rendered_cluster):
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
 
-def test_idle_workers_are_kept_until_idle_after(rendered_cluster):
-    """idleAfter is 1h: both the HTTP API and the RPC the operator falls back to keep the 2 workers."""
+def test_idle_pods_are_kept_until_idle_after_and_counted_as_pods(rendered_cluster):
+    """idleAfter is 1h: the HTTP API and the RPC the operator falls back to both keep the one pod
+    (two worker processes) the operator started, and count it as one."""
     with Client(rendered_cluster["address"], timeout=30) as client:
         client.wait_for_workers(2, timeout=60)
     _, body = http_get(f"{rendered_cluster['http']}/api/v1/adaptive_target")
-    assert json.loads(body)["workers"] == 2
+    assert json.loads(body)["workers"] == 1
 
     async def ask() -> int:
         async with rpc(rendered_cluster["address"]) as scheduler:
             return await scheduler.adaptive_target()
 
-    assert asyncio.run(ask()) == 2
+    assert asyncio.run(ask()) == 1
+
+
+def test_retire_without_a_pod_count_is_refused_with_the_reason(rendered_cluster):
+    request = urllib.request.Request(f"{rendered_cluster['http']}/api/v1/retire_workers", data=b'{"n": 0}', method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("retire_workers with n=0 should fail")
+    except urllib.error.HTTPError as err:
+        assert err.code == 500
+        assert "expected a positive number of pods" in json.loads(err.read())["Error"]
 
 
 async def until_released(scheduler: Scheduler, timeout: float = 30.0) -> None:
@@ -160,13 +171,13 @@ async def until_released(scheduler: Scheduler, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_idle_aware_target_holds_workers_for_idle_after_then_releases():
+async def test_pod_scaling_holds_workers_for_idle_after_then_releases():
     """With a real scheduler and worker: upstream would drop the idle worker at once; we wait."""
     now = [0.0]
     async with Scheduler(port=0, dashboard_address=":0") as scheduler, \
-            Worker(scheduler.address, nthreads=1) as _, \
+            Worker(scheduler.address, nthreads=1, name="dask-cluster-default-worker-a") as _, \
             Client(scheduler.address, asynchronous=True) as client:
-        target = IdleAwareTarget(scheduler, idle_after=60, clock=lambda: now[0])
+        target = PodScaling(scheduler, idle_after=60, processes=1, clock=lambda: now[0])
         assert await client.submit(sum, [1, 2]) == 3
         await until_released(scheduler)
         now[0] = 10.0
@@ -180,3 +191,23 @@ async def test_idle_aware_target_holds_workers_for_idle_after_then_releases():
         await until_released(scheduler)
         now[0] = 71.0
         assert target() == 1  # busy again: the clock restarts
+
+
+async def test_pods_of_several_processes_are_counted_and_retired_whole():
+    async with Scheduler(port=0, dashboard_address=":0") as scheduler, \
+            Worker(scheduler.address, nthreads=1, name="pod-a-0"), Worker(scheduler.address, nthreads=1, name="pod-a-1"), \
+            Worker(scheduler.address, nthreads=1, name="pod-b-0"), Worker(scheduler.address, nthreads=1, name="pod-b-1"):
+        scaling = PodScaling(scheduler, idle_after=0, processes=2)
+        assert scaling.pods() == {"pod-a", "pod-b"}
+        assert scaling() == 0  # idle, no data: both pods may go
+        retired = await scaling.retire_pods(1)
+        [pod] = retired
+        assert retired == {pod: {"name": pod}} and pod in {"pod-a", "pod-b"}
+        remaining = sorted(ws.name for ws in scheduler.workers.values())
+        assert remaining == [f"{({'pod-a', 'pod-b'} - {pod}).pop()}-{i}" for i in (0, 1)]
+
+
+def test_worker_process_names_map_to_their_pod():
+    assert pod_of("dask-cluster-default-worker-0a1b2c3d4e-1", 2) == "dask-cluster-default-worker-0a1b2c3d4e"
+    assert pod_of("dask-cluster-default-worker-0a1b2c3d4e", 1) == "dask-cluster-default-worker-0a1b2c3d4e"
+    assert pod_of("no-index-x", 2) == "no-index-x"

@@ -112,7 +112,7 @@ def status_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Show the namespace's Dask cluster: phase, scheduler, workers, size, tier and dashboard."""
-    from ..client.kubernetes import probe, snapshot
+    from ..client.inspect import probe, snapshot
 
     env = _kubernetes_env(namespace, cluster)
     snap = snapshot(env)
@@ -151,7 +151,7 @@ def doctor_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
-    from ..client.kubernetes import check_access, probe, snapshot
+    from ..client.inspect import check_access, probe, snapshot
 
     env = detect(namespace=namespace, cluster_name=cluster)
     snap = access = live = None

@@ -24,9 +24,10 @@ def controller(
     workers: int = typer.Option(16, min=1, max=256, help="namespaces reconciled at the same time"),
     reload_rate: float = typer.Option(50.0, min=0.1, help="namespaces per second re-reconciled after a policy change"),
     resync: float = typer.Option(600.0, min=0, help="seconds between full resyncs (0 = never)"),
+    request_timeout: float = typer.Option(30.0, min=0.1, help="seconds before an unanswered API call is retried"),
     metrics_port: int = typer.Option(8080, min=0, max=65535, help="port of /metrics and /readyz (0 = off)"),
     liveness: str = typer.Option("http://0.0.0.0:8081/healthz", help="kopf liveness endpoint URL ('' = off)"),
-    log_format: str = typer.Option("plain", help="plain or json (structured logs)"),
+    log_format: str = typer.Option("full", help="full (with timestamps), plain, or json (structured logs)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Give every Kubeflow profile namespace its Dask cluster and keep it matching the policy."""
@@ -35,15 +36,19 @@ def controller(
     from ..controller.runner import run
     from ..controller.settings import ControllerSettings
 
-    if log_format not in ("plain", "json"):
-        raise fail(f"--log-format {log_format!r} is not known; use plain or json")
+    formats = {"full": kopf.LogFormat.FULL, "plain": kopf.LogFormat.PLAIN, "json": kopf.LogFormat.JSON}
+    if log_format not in formats:
+        raise fail(f"--log-format {log_format!r} is not known; use full, plain or json")
     namespace, name = _policy_location(policy_configmap)
     kopf.configure(
         verbose=verbose,
-        log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.PLAIN,
+        log_format=formats[log_format],
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not verbose:  # kopf logs every handler call ("Handler ... succeeded"): thousands a minute
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     run(ControllerSettings(
         policy_namespace=namespace, policy_name=name, policy_key=policy_key, workers=workers,
-        reload_rate=reload_rate, resync_seconds=resync, metrics_port=metrics_port, liveness=liveness or None,
+        reload_rate=reload_rate, resync_seconds=resync, request_timeout=request_timeout,
+        metrics_port=metrics_port, liveness=liveness or None,
     ))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .environment import Environment
-    from .kubernetes import ClusterSnapshot, ProbeResult
+    from .inspect import ClusterSnapshot, ProbeResult
 
 __all__ = [
     "Check",
@@ -271,15 +271,21 @@ def doctor_checks(
     checks.append(Check("Dask operator CRDs installed", True, "kubernetes.dask.org/v1 is served") if snap.api_served else
                   Check("Dask operator CRDs installed", False, "kubernetes.dask.org/v1 is not served by this cluster",
                         "ask your platform admin to install the dask-kubernetes operator and dask-kubeflow"))
+    refused = {(d.verb, d.resource): d for d in snap.forbidden}
     for verb, resource, allowed, why in access:
         label = f"may {verb} {resource}"
-        if allowed is None:
+        if (verb, resource) in refused:
+            checks.append(Check(label, False, f"no: the API server answered 403 Forbidden (needed to {why})",
+                                refused.pop((verb, resource)).fix))
+        elif allowed is None:
             checks.append(Check(label, None, "could not ask (SelfSubjectAccessReview failed)"))
         elif allowed:
             checks.append(Check(label, True, f"yes (to {why})"))
         else:
             checks.append(Check(label, False, f"no: needed to {why}",
                                 f"ask the namespace owner or admin for a Role allowing {verb!r} on {resource!r} in {ns!r}"))
+    for denied in refused.values():
+        checks.append(Check(f"may {denied.verb} {denied.resource}", False, denied.problem, denied.fix))
     if not snap.api_served:
         return checks
     from .errors import ClusterNotFoundError, PermissionDeniedError
@@ -297,6 +303,9 @@ def doctor_checks(
         return checks
     phase = _get(snap.cluster, "status", "phase") or "no status yet"
     checks.append(Check(f"cluster {name!r} exists", True, f"phase {phase}"))
+    if not snap.pods_visible:
+        checks.append(Check("scheduler pod ready", None, "cannot tell: listing pods is forbidden (see above)"))
+        return checks
     scheduler = explain_pods(snap.scheduler_pods, snap.events, ns, owners=[f"{name}-scheduler"], cluster=snap.cluster)
     checks.append(Check("scheduler pod ready", True, "yes") if scheduler is None else
                   Check("scheduler pod ready", False, scheduler.reason, scheduler.fix))

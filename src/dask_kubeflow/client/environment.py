@@ -63,15 +63,6 @@ class Environment:
             return f"namespace {self.namespace!r} given but not in a pod and no kubeconfig found"
         return f"not in a pod and no namespace given (kubeconfig {self.kubeconfig} alone is not enough)"
 
-    def describe(self) -> list[tuple[str, str]]:
-        """(fact, value) rows for ``status``/``doctor`` output."""
-        return [
-            ("inside a pod", "yes" if self.in_pod else "no"),
-            ("namespace", f"{self.namespace} (from {self.namespace_source})" if self.namespace else "unknown"),
-            ("cluster", f"{self.cluster_name} (from {self.cluster_name_source})"),
-            ("kubeconfig", self.kubeconfig or "none"),
-        ]
-
 
 def namespace_from_nb_prefix(nb_prefix: str | None) -> tuple[str | None, str | None]:
     """``/notebook/<ns>/<name>`` → (ns, name); anything else → (None, None)."""

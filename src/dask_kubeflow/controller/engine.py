@@ -106,6 +106,8 @@ class Controller:
             return "starting"
         if reason := self.policy.why_not_ready():
             return reason
+        if not self.first_pass_done and self.indexed and self.queue.idle():
+            self.first_pass_done = True
         if not self.first_pass_done:
             return "first pass over the profile namespaces still running"
         return None

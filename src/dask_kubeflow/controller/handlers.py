@@ -39,21 +39,22 @@ def build_registry() -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     # -- indexes: what the reconcile reads --------------------------------------------------------
-    @kopf.index(*PROFILES, registry=registry)
+    @kopf.index(*PROFILES, id="profiles", registry=registry)
     def profiles(name: str, spec: Any, meta: Any, **_: Any) -> dict[str, dict[str, Any]]:
         owner = (spec.get("owner") or {}).get("name")
         return {name: {"name": name, "uid": meta.get("uid"), "owner": owner}}
 
-    @kopf.index(*NAMESPACES, registry=registry)
+    @kopf.index(*NAMESPACES, id="namespaces", registry=registry)
     def namespaces(name: str, labels: Any, annotations: Any, meta: Any, **_: Any) -> dict[str, dict[str, Any]]:
         return {name: {"labels": dict(labels), "owner": annotations.get("owner"),
                        "terminating": bool(meta.get("deletionTimestamp"))}}
 
-    @kopf.index(*ROLEBINDINGS, annotations={"user": kopf.PRESENT, "role": kopf.PRESENT}, registry=registry)
+    @kopf.index(*ROLEBINDINGS, id="contributors", annotations={"user": kopf.PRESENT, "role": kopf.PRESENT},
+                registry=registry)
     def contributors(namespace: str, annotations: Any, **_: Any) -> dict[str, str]:
         return {namespace: annotations["user"]}
 
-    @kopf.index(*QUOTAS, registry=registry)
+    @kopf.index(*QUOTAS, id="quotas", registry=registry)
     def quotas(namespace: str, name: str, spec: Any, **_: Any) -> dict[str, dict[str, Any]]:
         return {namespace: {"name": name, "hard": dict(spec.get("hard") or {})}}
 
@@ -65,8 +66,11 @@ def build_registry() -> kopf.OperatorRegistry:
         def index_managed(namespace: str, body: Any, **_: Any) -> dict[str, dict[str, Any]]:
             return {namespace: snapshot(body)}
 
-        def managed_changed(namespace: str, memo: Any, **_: Any) -> None:
-            memo.controller.enqueue(namespace)
+        def managed_changed(namespace: str, body: Any, type: str | None, memo: Any, **_: Any) -> None:
+            controller: Controller = memo.controller
+            if type != "DELETED" and controller.live_state.is_echo(body):
+                return  # our own write coming back through the watch: nothing new to look at
+            controller.enqueue(namespace)
 
         filters: dict[str, Any] = {"labels": labels}
         if kind == STATUS_KIND:
@@ -81,29 +85,35 @@ def build_registry() -> kopf.OperatorRegistry:
         _register_managed(kind)
 
     # -- events: what to look at again -------------------------------------------------------------
-    @kopf.on.event(*PROFILES, registry=registry)
+    @kopf.on.event(*PROFILES, id="profile_changed", registry=registry)
     def profile_changed(name: str, memo: Any, **_: Any) -> None:
         _seen(memo.controller)
         memo.controller.enqueue(name)
 
-    @kopf.on.event(*NAMESPACES, registry=registry)
+    @kopf.on.event(*NAMESPACES, id="namespace_changed", registry=registry)
     def namespace_changed(name: str, memo: Any, **_: Any) -> None:
         controller: Controller = memo.controller
         _seen(controller)
         if name in controller.profiles or any(name in index for index in controller.managed):
             controller.enqueue(name)
 
-    @kopf.on.event(*ROLEBINDINGS, annotations={"user": kopf.PRESENT, "role": kopf.PRESENT}, registry=registry)
+    @kopf.on.event(*ROLEBINDINGS, id="contributor_changed", annotations={"user": kopf.PRESENT, "role": kopf.PRESENT},
+                   registry=registry)
     def contributor_changed(namespace: str, memo: Any, **_: Any) -> None:
         memo.controller.enqueue(namespace)
 
-    @kopf.on.event(*QUOTAS, registry=registry)
+    @kopf.on.event(*QUOTAS, id="quota_changed", registry=registry)
     def quota_changed(namespace: str, memo: Any, **_: Any) -> None:
         if namespace in memo.controller.profiles:
             memo.controller.enqueue(namespace)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    @kopf.on.startup(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> Any:
+        """In a pod: the service account; elsewhere: $KUBECONFIG / ~/.kube/config (as kr8s does)."""
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(id="start", registry=registry)
     async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
         controller: Controller = memo.controller
         selector = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
@@ -114,6 +124,7 @@ def build_registry() -> kopf.OperatorRegistry:
         settings.networking.request_timeout = 30
         settings.posting.enabled = False  # the controller posts its own, user-facing Events
         api = await kr8s.asyncio.api()
+        api.timeout = controller.settings.request_timeout  # kr8s waits forever by default
         controller.attach(
             api,
             profiles=kwargs["profiles"],
@@ -127,7 +138,7 @@ def build_registry() -> kopf.OperatorRegistry:
                  controller.settings.workers, controller.settings.policy_namespace,
                  controller.settings.policy_name, controller.settings.policy_key)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="stop", registry=registry)
     async def stop(memo: Any, **_: Any) -> None:
         await memo.controller.stop()
 

@@ -24,6 +24,7 @@ class ControllerSettings:
     workers: int = 16  # namespaces reconciled concurrently
     reload_rate: float = 50.0  # namespaces per second re-queued after a policy change or periodic resync
     resync_seconds: float = 600.0  # every namespace is looked at again this often (0 = never)
+    request_timeout: float = 30.0  # seconds before an API call that got no answer is retried
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080  # /metrics and /readyz; 0 = do not serve
     liveness: str | None = "http://0.0.0.0:8081/healthz"  # kopf's liveness endpoint; None = off

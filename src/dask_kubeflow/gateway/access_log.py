@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 ACCESS_LOGGER = "dask_kubeflow.gateway.access"
-USER_KEY = "dask_kubeflow.user"
-TARGET_KEY = "dask_kubeflow.target"
+# What the handlers learnt about a request, for its log line (typed keys where aiohttp has them).
+_Key = getattr(web, "RequestKey", None)
+USER_KEY = _Key("user", object) if _Key else "dask_kubeflow.user"
+TARGET_KEY = _Key("target", object) if _Key else "dask_kubeflow.target"
 
 
 def access_record(request: web.BaseRequest, response: web.StreamResponse, duration: float) -> dict:

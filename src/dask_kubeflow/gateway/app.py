@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -50,7 +49,6 @@ class Gateway:
     gatekeeper: Gatekeeper | None = None
     proxy_session: aiohttp.ClientSession | None = None
     stats_session: aiohttp.ClientSession | None = None
-    _closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:
         if self.directory is None:
@@ -100,7 +98,10 @@ async def _refusal(gateway: Gateway, verdict: Verdict) -> web.Response:
     names = None
     if verdict.cluster_name is not None and verdict.detail == "no such cluster":
         assert gateway.directory is not None
-        names = [c["metadata"]["name"] for c in await gateway.directory.list_clusters(verdict.namespace)]
+        listed = await asyncio.wait_for(
+            gateway.directory.list_clusters(verdict.namespace), gateway.config.kubernetes_timeout
+        )
+        names = [c["metadata"]["name"] for c in listed]
     cluster = verdict.cluster_name if verdict.detail != "no such namespace" else None
     return _page(pages.not_found_page(user, verdict.namespace, cluster, names), 404)
 
@@ -121,7 +122,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics_endpoint(request: web.Request) -> web.Response:
     body = request.app[GATEWAY].metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -152,8 +153,11 @@ async def clusters_index(request: web.Request) -> web.Response:
         verdict = await gateway.gatekeeper.check_namespace(identity, namespace)
         if verdict.outcome is not Outcome.ALLOWED:
             return await _refusal(gateway, verdict)
-        clusters, autoscalers = await asyncio.gather(
-            gateway.directory.list_clusters(namespace), gateway.directory.list_autoscalers(namespace)
+        clusters, autoscalers = await asyncio.wait_for(
+            asyncio.gather(
+                gateway.directory.list_clusters(namespace), gateway.directory.list_autoscalers(namespace)
+            ),
+            gateway.config.kubernetes_timeout,
         )
     except Exception as exc:  # kr8s raises several kinds (server, transport, auth)
         return _kubernetes_trouble(gateway, identity, exc)
@@ -194,7 +198,7 @@ async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
     try:
         if is_websocket_upgrade(request):
             return await proxy_websocket(request, gateway.proxy_session, base, gateway.config, gateway.metrics)
-        return await proxy_http(request, gateway.proxy_session, base, gateway.config)
+        return await proxy_http(request, gateway.proxy_session, base, gateway.config, gateway.metrics)
     except UpstreamUnavailable as exc:
         gateway.metrics.upstream_errors.labels("dashboard").inc()
         log.warning("dashboard of %s/%s at %s unavailable: %s", namespace, name, base, exc.reason)
@@ -249,7 +253,7 @@ def make_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz, name="healthz")
-    app.router.add_get("/metrics", metrics_handler, name="metrics")
+    app.router.add_get("/metrics", metrics_endpoint, name="metrics")
     app.router.add_get("/dask", redirect_to_index, name="index_redirect")
     app.router.add_get("/dask/", clusters_index, name="clusters")
     app.router.add_route("*", "/dask/{namespace}", redirect_namespace, name="namespace_redirect")
@@ -258,5 +262,3 @@ def make_app(
     app.router.add_route("*", "/dask/{namespace}/{cluster}/{tail:.*}", dashboard_proxy, name="dashboard")
     return app
 
-
-metrics_handler = metrics

@@ -63,7 +63,10 @@ class Memo(Generic[T]):
         self._inflight[key] = future
         try:
             value = await compute()
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()  # the caller went away; waiters see a cancelled lookup
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must
             raise
@@ -81,14 +84,19 @@ class Gatekeeper:
 
     def __init__(self, directory: Directory, config: GatewayConfig) -> None:
         self.directory = directory
+        self.timeout = config.kubernetes_timeout
         self._access: Memo[bool] = Memo(config.auth_cache_seconds)
         self._namespaces: Memo[bool] = Memo(config.auth_cache_seconds)
         self._clusters: Memo[dict[str, Any] | None] = Memo(config.cluster_cache_seconds)
 
     async def may_view(self, user: str, namespace: str) -> bool:
         return await self._access.get(
-            (user, namespace), lambda: self.directory.may_view_clusters(user, namespace)
+            (user, namespace), lambda: self._ask(self.directory.may_view_clusters(user, namespace))
         )
+
+    async def _ask(self, call: Awaitable[T]) -> T:
+        """An API call that hangs becomes a TimeoutError (shown as 503), not a hung request."""
+        return await asyncio.wait_for(call, self.timeout)
 
     async def check_namespace(self, identity: Identity, namespace: str) -> Verdict:
         """401 without a (trusted) user, 404 for a namespace that does not exist, 403 without access."""
@@ -99,7 +107,7 @@ class Gatekeeper:
         if await self.may_view(identity.user, namespace):
             return Verdict(Outcome.ALLOWED, identity, namespace)
         exists = await self._namespaces.get(
-            namespace, lambda: self.directory.namespace_exists(namespace)
+            namespace, lambda: self._ask(self.directory.namespace_exists(namespace))
         )
         if not exists:
             return Verdict(Outcome.NOT_FOUND, identity, namespace, detail="no such namespace")
@@ -114,7 +122,7 @@ class Gatekeeper:
             return Verdict(Outcome.NOT_FOUND, identity, namespace, name, detail="not a valid cluster name")
         cluster = await self._clusters.get(
             (namespace, name),
-            lambda: self.directory.get_cluster(namespace, name),
+            lambda: self._ask(self.directory.get_cluster(namespace, name)),
             keep=lambda found: found is not None,  # a cluster made a second ago must show up
         )
         if cluster is None:

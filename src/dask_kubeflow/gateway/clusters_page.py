@@ -20,7 +20,7 @@ class SchedulerStats:
 
     workers: int
     cores: int
-    memory_bytes: int
+    memory_bytes: int | None
     tasks_in_flight: int
 
 
@@ -80,7 +80,7 @@ def cluster_row(
         workers_min=low,
         workers_max=high,
         cores=stats.cores if stats else None,
-        memory=format_bytes(stats.memory_bytes) if stats else None,
+        memory=format_bytes(stats.memory_bytes) if stats and stats.memory_bytes is not None else None,
         tasks_in_flight=stats.tasks_in_flight if stats else None,
         dashboard_url=url,
         note=" ".join(notes),

@@ -43,6 +43,9 @@ class GatewayConfig:
     auth_cache_seconds: float = 30.0
     cluster_cache_seconds: float = 10.0
     upstream_connect_timeout: float = 5.0
+    # A busy scheduler can stall for seconds; give up on an HTTP response after this long silence.
+    upstream_read_timeout: float = 60.0
+    kubernetes_timeout: float = 10.0
     stats_timeout: float = 2.0
     cluster_domain: str = "cluster.local"
     max_websocket_message: int = 64 * 1024 * 1024

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping
 
 import aiohttp
@@ -119,6 +120,7 @@ async def proxy_http(
     session: aiohttp.ClientSession,
     upstream_base: str,
     config: GatewayConfig,
+    metrics: GatewayMetrics,
 ) -> web.StreamResponse:
     """Send the request upstream and stream the answer back as it arrives."""
     headers = upstream_request_headers(
@@ -132,23 +134,36 @@ async def proxy_http(
             headers=headers,
             data=body,
             allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=config.upstream_connect_timeout,
+                sock_read=config.upstream_read_timeout,
+            ),
         )
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    response.headers.update(downstream_response_headers(upstream.headers, upstream_base))
     try:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.update(downstream_response_headers(upstream.headers, upstream_base))
         await response.prepare(request)
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
         await response.write_eof()
-        return response
+    except ConnectionResetError:
+        log.debug("browser went away during %s; dropping the scheduler connection", request.path)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        # Headers are sent: no error page is possible any more; cut the browser's connection too.
+        metrics.upstream_errors.labels("dashboard").inc()
+        log.warning("scheduler broke off %s mid-response: %s", request.path, exc)
+        if request.transport is not None:
+            request.transport.close()
     finally:
         # Not fully read (browser left, or upstream broke): drop the connection instead of reusing it.
         if upstream.content.at_eof():
             upstream.release()
         else:
             upstream.close()
+    return response
 
 
 async def proxy_websocket(
@@ -200,12 +215,33 @@ async def proxy_websocket(
     return browser
 
 
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+def ack_now(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Ask the kernel to ACK what the scheduler sent at once.
+
+    Tornado (the scheduler's web server) writes websocket frames with Nagle's algorithm on, so the
+    later frames of a multi-frame Bokeh message wait until the first is ACKed, and Linux delays
+    that ACK by up to 40 ms. Re-arming quick ACK after each message removes the stall.
+    """
+    sock = ws.get_extra_info("socket")
+    if _TCP_QUICKACK is not None and sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
 async def _pump(
     source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     counter,
 ) -> None:
+    from_scheduler = isinstance(source, aiohttp.ClientWebSocketResponse)
     async for message in source:
+        if from_scheduler:
+            ack_now(source)
         if message.type is WSMsgType.TEXT:
             await sink.send_str(message.data)
         elif message.type is WSMsgType.BINARY:

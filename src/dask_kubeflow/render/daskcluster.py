@@ -3,9 +3,9 @@
 The scheduler serves its dashboard under ``/dask/<ns>/<cluster>`` (the central gateway forwards
 that path unchanged) and stays up for good: no ``spec.idleTimeout``, whose fallback makes the
 scheduler shut itself down. Workers come and go with the DaskAutoscaler, between the tier's
-minimum and maximum; ``scaling.idleAfter`` is applied inside the scheduler by the preload in
-``scheduler_preload.py`` (it keeps reporting the current worker count until the cluster has been
-idle that long, so the operator does not remove workers earlier).
+minimum and maximum; ``scaling.idleAfter`` and pods of several worker processes are handled inside
+the scheduler by the preload in ``scheduler_preload.py`` (it reports targets in pods, and keeps
+reporting the current pod count until the cluster has been idle that long).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .constants import (
     ENV_IDLE_AFTER_SECONDS,
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
+    ENV_WORKER_PROCESSES,
     OPERATOR_CLUSTER_LABEL,
     OPERATOR_COMPONENT_LABEL,
     SCHEDULER_PORT,
@@ -67,6 +68,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict
         ENV_SCHEDULER_ROUTES: json.dumps(list(SCHEDULER_HTTP_ROUTES)),
         ENV_SCHEDULER_PRELOAD: scheduler_preload_text(),
         ENV_IDLE_AFTER_SECONDS: str(s.scaling.idle_seconds),
+        ENV_WORKER_PROCESSES: str(s.worker.processes),
     }
     return {
         "name": "scheduler",

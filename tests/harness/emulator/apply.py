@@ -48,6 +48,10 @@ def changed_paths(old: Any, new: Any, prefix: Path = ()) -> Iterator[Path]:
     """Leaf paths whose value differs between two versions (added, changed or removed)."""
     if old == new:
         return
+    if old is None and isinstance(new, dict):
+        old = {}
+    elif new is None and isinstance(old, dict):
+        new = {}
     if isinstance(old, dict) and isinstance(new, dict) and (old or new):
         for key in old.keys() | new.keys():
             if not prefix and key in ("apiVersion", "kind"):
@@ -153,6 +157,8 @@ def server_side_apply(current: dict[str, Any] | None, applied: dict[str, Any], m
     for path in new_paths:
         if current is not None and get_path(current, path) == get_path(applied, path):
             continue
+        if get_path(applied, path) == {}:
+            continue  # an empty map only asserts the map exists; it owns none of the keys inside
         for entry in others:
             if entry.get("manager") == manager:
                 continue  # a manager never conflicts with its own Update

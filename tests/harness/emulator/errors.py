@@ -37,7 +37,8 @@ def not_found(what: str, name: str, group: str, kind: str) -> ApiError:
 
 
 def already_exists(what: str, name: str, group: str, kind: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists', {"name": name, "group": group, "kind": kind})
+    return ApiError(409, "AlreadyExists", f'{what} "{name}" already exists',
+                    {"name": name, "group": group, "kind": kind})
 
 
 def conflict(what: str, name: str, group: str, kind: str, why: str) -> ApiError:

@@ -53,6 +53,7 @@ class ResourceType:
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     schemas: dict[str, CrdSchema] = field(default_factory=dict)  # version -> schema (CRDs only)
     crd_name: str | None = None  # set for custom resources
+    printer_columns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # version -> columns
     has_generation: bool = True
 
     @property
@@ -79,10 +80,13 @@ def _b(group: str, version: str, plural: str, kind: str, namespaced: bool = True
     kw: dict[str, Any] = {}
     if verbs is not None:
         kw["verbs"] = verbs
-    return ResourceType(group, (version,), plural, kind, namespaced, kind.lower(), short, (), status, scale,
+    categories = ("all",) if kind in _IN_ALL else ()
+    return ResourceType(group, (version,), plural, kind, namespaced, kind.lower(), short, categories, status, scale,
                         has_generation=generation, **kw)
 
 
+# What `kubectl get all` lists (the API server's "all" category).
+_IN_ALL = {"Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"}
 _REPLICAS = ScaleSpec(".spec.replicas", ".status.replicas", ".status.selector")
 
 BUILTINS: tuple[ResourceType, ...] = (
@@ -148,6 +152,7 @@ def resource_from_crd(crd: dict[str, Any]) -> ResourceType:
         if scale else None,
         schemas={v["name"]: CrdSchema(v["schema"]["openAPIV3Schema"]) for v in served if v.get("schema")},
         crd_name=crd["metadata"]["name"],
+        printer_columns={v["name"]: list(v.get("additionalPrinterColumns") or []) for v in served},
     )
 
 

@@ -20,7 +20,7 @@ import aiohttp.web
 import attrs
 import kmock
 
-from . import discovery, errors
+from . import discovery, errors, openapi, table
 from .errors import ApiError
 from .faults import FaultTable
 from .resources import ResourceType
@@ -169,16 +169,24 @@ class ApiHandler(kmock.KubernetesScaffold):
                 return _respond(discovery.VERSION)
             if path == "/":
                 return _respond(discovery.root_paths(registry))
+            if path == "/openapi/v3":
+                return _respond(openapi.root(registry))
+            if path.startswith("/openapi/v3/"):
+                return _respond(openapi.group_version(registry, path[len("/openapi/v3/"):]))
             if path in ("/healthz", "/readyz", "/livez"):
                 return aiohttp.web.Response(text="ok")
         return await super()._handle(request)  # kmock reactions, else kmock's 404
 
     # ------------------------------------------------------------------ resources
-    async def _serve_resource(self, request: kmock.Request, route: Route, rt: ResourceType) -> aiohttp.web.StreamResponse:
+    async def _serve_resource(self, request: kmock.Request, route: Route,
+                              rt: ResourceType) -> aiohttp.web.StreamResponse:
         params = dict(request.params)
         verb = verb_of(str(request.method.value).upper(), route, params)
         resource = rt.key + (f"/{route.subresource}" if route.subresource else "")
-        self.counts[(verb, resource, route.namespace or "", route.name or "")] += 1
+        name = route.name or ""
+        if verb == "create" and isinstance(request.data, dict):
+            name = str((request.data.get("metadata") or {}).get("name") or "")
+        self.counts[(verb, resource, route.namespace or "", name)] += 1
 
         fault = self.faults.take(verb, rt.plural, rt.group, route.subresource, route.namespace)
         if fault is not None:
@@ -215,19 +223,29 @@ class ApiHandler(kmock.KubernetesScaffold):
             body["status"] = {"allowed": True, "reason": "the emulator does not authorize its own requests"}
             return _respond(body, 201)
 
+        as_table = table.wants_table(request.headers.get("Accept", "")) and route.subresource is None
+        include_object = params.get("includeObject") == "Object"
         if verb == "get":
             if route.subresource == "scale":
                 return _respond(store.scale(rt, route.namespace, route.name or ""))
-            return _respond(_versioned(store.get(rt, route.namespace, route.name or ""), api_version))
+            obj = _versioned(store.get(rt, route.namespace, route.name or ""), api_version)
+            if as_table:
+                return _respond(table.table(rt, route.version, [obj], store.resource_version, include_object))
+            return _respond(obj)
         if verb in ("list", "watch"):
             selection = Selection(route.namespace, params.get("labelSelector"), params.get("fieldSelector"),
                                   route.name)
             if verb == "list":
-                items, rv = store.list(rt, selection.matches)
+                items, rv = store.list(rt, selection.matches, route.namespace)
+                if as_table:
+                    return _respond(table.table(rt, route.version, [_versioned(o, api_version) for o in items], rv,
+                                                include_object))
                 return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
                                  "metadata": {"resourceVersion": rv},
                                  "items": [_versioned(o, api_version) for o in items]})
-            return await self._serve_watch(request, rt, selection, api_version, params)
+            render = (lambda o: table.table(rt, route.version, [o], o["metadata"]["resourceVersion"],
+                                            include_object)) if as_table else None
+            return await self._serve_watch(request, rt, selection, api_version, params, render)
         if verb == "create":
             obj = store.create(rt, route.namespace, request.data, version=route.version, manager=manager,
                                dry_run=dry_run, strict=strict, warnings=warnings)
@@ -255,7 +273,8 @@ class ApiHandler(kmock.KubernetesScaffold):
             return _respond(_versioned(obj, api_version))
         if verb == "deletecollection":
             selection = Selection(route.namespace, params.get("labelSelector"), params.get("fieldSelector"))
-            items = store.delete_collection(rt, selection.matches, options, dry_run=dry_run)
+            items = store.delete_collection(rt, selection.matches, options, dry_run=dry_run,
+                                            namespace=route.namespace)
             return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
                              "metadata": {"resourceVersion": store.resource_version},
                              "items": [_versioned(o, api_version) for o in items]})
@@ -284,14 +303,14 @@ class ApiHandler(kmock.KubernetesScaffold):
                                {"name": name, "group": rt.group, "kind": rt.kind}))
 
     async def _serve_watch(self, request: kmock.Request, rt: ResourceType, selection: Selection, api_version: str,
-                           params: dict[str, str]) -> aiohttp.web.StreamResponse:
+                           params: dict[str, str], render: Any = None) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
         initial = params.get("sendInitialEvents") in _TRUE
         response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": JSON})
         try:
             watcher, first = self.store.open_watch(rt, selection.matches, params.get("resourceVersion"),
-                                                   asyncio.get_running_loop(), initial)
+                                                   asyncio.get_running_loop(), initial, selection.namespace)
         except ApiError as exc:
             if exc.status != 410:
                 raise
@@ -305,7 +324,7 @@ class ApiHandler(kmock.KubernetesScaffold):
             timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
             async with asyncio.timeout(timeout):
                 for etype, obj in first:
-                    await response.write(self._line(etype, obj, api_version))
+                    await response.write(self._line(etype, obj, api_version, render))
                 if initial:
                     await response.write(json.dumps({"type": "BOOKMARK", "object": {
                         "kind": rt.kind, "apiVersion": api_version,
@@ -315,7 +334,7 @@ class ApiHandler(kmock.KubernetesScaffold):
                     event = await watcher.queue.get()
                     if event is None:
                         break
-                    await response.write(self._line(event[0], event[1], api_version))
+                    await response.write(self._line(event[0], event[1], api_version, render))
         except (TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -325,6 +344,7 @@ class ApiHandler(kmock.KubernetesScaffold):
         return response
 
     @staticmethod
-    def _line(etype: str, obj: dict[str, Any], api_version: str) -> bytes:
-        return json.dumps({"type": etype, "object": _versioned(obj, api_version)}).encode() + b"\n"
+    def _line(etype: str, obj: dict[str, Any], api_version: str, render: Any = None) -> bytes:
+        obj = _versioned(obj, api_version)
+        return json.dumps({"type": etype, "object": render(obj) if render else obj}).encode() + b"\n"
 

@@ -39,7 +39,9 @@ def write_kubeconfig(path: Path, url: str, namespace: str = "default") -> Path:
         "current-context": "emulator",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(yaml.safe_dump(config, sort_keys=False))
+    partial.replace(path)  # atomic: whoever polls for the file never reads half of it
     return path
 
 
@@ -122,10 +124,13 @@ class Emulator:
             self.port = sockets[0].getsockname()[1] if sockets else self._port
             self.url = f"http://{self._host}:{self.port}"
             self.handler.address = f"{self._host}:{self.port}"
+            loop = asyncio.get_running_loop()
+            self.store.scheduler = lambda delay, fn: loop.call_soon_threadsafe(loop.call_later, delay, fn)
             self._ready.set()
             try:
                 await self._stop.wait()
             finally:
+                self.store.scheduler = None
                 self.handler.stopping = True
                 self.store.close_all_watches()
                 await runner.cleanup()
@@ -203,11 +208,12 @@ class Emulator:
         obj = self.store.find(rt, namespace if rt.namespaced else None, name)
         return copy.deepcopy(obj) if obj is not None else None
 
-    def objects(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def objects(self, resource: str, namespace: str | None = None,
+                label_selector: str | None = None) -> list[dict[str, Any]]:
         """Stored objects of a resource (deep copies), optionally in one namespace / matching labels."""
         rt = self.registry.find(resource)
         selection = Selection(namespace if rt.namespaced else None, label_selector, None)
-        return copy.deepcopy(self.store.list(rt, selection.matches)[0])
+        return copy.deepcopy(self.store.list(rt, selection.matches, selection.namespace)[0])
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Store an object directly (seeding for tests), with the same validation as a POST."""

@@ -24,6 +24,7 @@ from . import defaults, errors, names, patches
 from .resources import Registry, ResourceType, resource_from_crd
 
 EVENT_LOG_SIZE = 50_000
+NAMESPACE_DRAIN_DELAY = 1.0  # seconds a deleted namespace stays Terminating before its contents go
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 
@@ -31,7 +32,7 @@ WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass
+@dataclass(eq=False)
 class Watcher:
     """One open watch stream: what it selects and where its events go (in its own event loop)."""
 
@@ -88,12 +89,15 @@ class Store:
         self.registry = registry
         self.lock = threading.RLock()
         self._objects: dict[str, dict[Key, Obj]] = defaultdict(dict)
+        self._in_ns: dict[tuple[str, str], dict[str, Obj]] = defaultdict(dict)  # (rkey, ns) -> name -> obj
         self._rv = 0
         self._log: deque[tuple[int, str, str, Obj | None, Obj | None]] = deque(maxlen=EVENT_LOG_SIZE)
         self._watchers: dict[str, set[Watcher]] = defaultdict(set)
         self._dependents: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # owner uid -> (rkey, ns, name)
         self._by_uid: dict[str, tuple[str, str, str]] = {}  # uid -> (rkey, ns, name)
         self.changes: Counter[tuple[str, str, str]] = Counter()  # (rkey, ns, name) -> state changes
+        # Runs deferred work (delay seconds, callable) on the server's loop; None = run immediately.
+        self.scheduler: Callable[[float, Callable[[], None]], None] | None = None
 
     # ------------------------------------------------------------------ bookkeeping
     @property
@@ -136,6 +140,7 @@ class Store:
         key = (meta.get("namespace", ""), meta["name"])
         self._index(rt, old, new)
         self._objects[rt.key][key] = new
+        self._in_ns[(rt.key, key[0])][key[1]] = new
         self.changes[(rt.key, key[0], key[1])] += 1
         self._emit(rt, "MODIFIED" if old is not None else "ADDED", old, new)
         return new
@@ -158,9 +163,13 @@ class Store:
         with self.lock:
             return self._objects[rt.key].get((namespace or "", name) if rt.namespaced else ("", name))
 
-    def list(self, rt: ResourceType, matches: Callable[[Obj], bool]) -> tuple[list[Obj], str]:
+    def list(self, rt: ResourceType, matches: Callable[[Obj], bool],
+             namespace: str | None = None) -> tuple[list[Obj], str]:
+        """Matching objects (of one namespace when given: only that namespace is scanned)."""
         with self.lock:
-            items = [o for o in self._objects[rt.key].values() if matches(o)]
+            pool = self._in_ns.get((rt.key, namespace), {}) if namespace and rt.namespaced \
+                else self._objects[rt.key]
+            items = [o for o in pool.values() if matches(o)]
             return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])), \
                 self.resource_version
 
@@ -170,13 +179,14 @@ class Store:
 
     # ------------------------------------------------------------------ watches
     def open_watch(self, rt: ResourceType, matches: Callable[[Obj], bool], since: str | None,
-                   loop: asyncio.AbstractEventLoop, initial: bool) -> tuple[Watcher, list[tuple[str, Obj]]]:
+                   loop: asyncio.AbstractEventLoop, initial: bool,
+                   namespace: str | None = None) -> tuple[Watcher, list[tuple[str, Obj]]]:
         """Register a watcher and return the events to send first (existing objects or missed events)."""
         with self.lock:
             watcher = Watcher(rt, matches, loop)
             first: list[tuple[str, Obj]] = []
             if initial or not since or since == "0":
-                first = [("ADDED", o) for o in self.list(rt, matches)[0]]
+                first = [("ADDED", o) for o in self.list(rt, matches, namespace)[0]]
             else:
                 try:
                     start = int(since)
@@ -245,7 +255,8 @@ class Store:
                 raise errors.bad_request(f"metadata.{what} must be a map of string keys to string values")
 
     def create(self, rt: ResourceType, namespace: str | None, body: Any, *, version: str, manager: str,
-               dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None) -> Obj:
+               dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None,
+               applied: bool = False) -> Obj:
         obj = copy.deepcopy(_body_dict(body, "create"))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
@@ -275,8 +286,10 @@ class Store:
             self._validate_meta(rt, obj)
             if self.find(rt, namespace, meta["name"]) is not None:
                 raise errors.already_exists(self._what(rt), meta["name"], rt.group, rt.kind)
-            for stale in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "managedFields"):
+            for stale in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
                 meta.pop(stale, None)
+            if not applied:
+                meta.pop("managedFields", None)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = ssa.now()
             if rt.has_generation or rt.crd_name:
@@ -473,7 +486,7 @@ class Store:
                 raise self._not_found(rt, name)
             created = ssa.server_side_apply(None, body, manager, force, rt.api_version(version))
             return self.create(rt, namespace, created, version=version, manager=manager, dry_run=dry_run,
-                               strict=strict, warnings=warnings), True
+                               strict=strict, warnings=warnings, applied=True), True
         self._check_rv(rt, old, meta.get("resourceVersion"))
         new = ssa.server_side_apply(old, body, manager, force, rt.api_version(version), subresource)
         return self._finish(rt, old, new, version=version, manager=manager, subresource=subresource,
@@ -566,7 +579,7 @@ class Store:
                 self._collect(uid, "Background")
                 self._release_foreground(rt, new)
             if rt.kind == "Namespace":
-                self._drain_namespace(new)
+                self._defer(NAMESPACE_DRAIN_DELAY, lambda: self._drain_namespace_named(new["metadata"]["name"]))
             return new
         self._remove(rt, obj)
         return obj
@@ -578,6 +591,7 @@ class Store:
         if current is None:
             return
         del self._objects[rt.key][key]
+        del self._in_ns[(rt.key, key[0])][key[1]]
         self._index(rt, current, None)
         gone = copy.deepcopy(current)
         gone["metadata"]["resourceVersion"] = self._bump()
@@ -658,29 +672,43 @@ class Store:
         if not new["metadata"]["finalizers"]:
             self._remove(rt, new)
 
+    def _defer(self, delay: float, action: Callable[[], None]) -> None:
+        """Run `action` later under the lock (the namespace controller is asynchronous), or now if no loop."""
+        def run() -> None:
+            with self.lock:
+                action()
+        if self.scheduler is None:
+            run()
+        else:
+            self.scheduler(delay, run)
+
+    def _drain_namespace_named(self, name: str) -> None:
+        namespace = self._objects["namespaces"].get(("", name))
+        if namespace is not None and namespace["metadata"].get("deletionTimestamp"):
+            self._drain_namespace(namespace)
+
     def _drain_namespace(self, namespace: Obj) -> None:
         name = namespace["metadata"]["name"]
         for rt in list(self.registry):
             if not rt.namespaced:
                 continue
-            for obj in [o for o in self._objects[rt.key].values() if o["metadata"].get("namespace") == name]:
+            for obj in list(self._in_ns.get((rt.key, name), {}).values()):
                 if not obj["metadata"].get("deletionTimestamp"):
                     self._delete(rt, obj, "Background")
         self._finish_namespace(namespace)
 
     def _finish_namespace(self, namespace: Obj) -> None:
         name = namespace["metadata"]["name"]
-        for objs in self._objects.values():
-            if any(o["metadata"].get("namespace") == name for o in objs.values()):
-                return
+        if any(objs for (_, ns), objs in self._in_ns.items() if ns == name):
+            return
         current = self._objects["namespaces"].get(("", name))
         if current is not None and not current["metadata"].get("finalizers"):
             self._remove(self.registry.by_plural("", "namespaces"), current)  # type: ignore[arg-type]
 
     def delete_collection(self, rt: ResourceType, matches: Callable[[Obj], bool], options: Obj | None = None,
-                          *, dry_run: bool = False) -> list[Obj]:
+                          *, dry_run: bool = False, namespace: str | None = None) -> list[Obj]:
         with self.lock:
-            items, _ = self.list(rt, matches)
+            items, _ = self.list(rt, matches, namespace)
             return [self.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"], options, dry_run=dry_run)
                     for o in items]
 
@@ -697,10 +725,12 @@ class Store:
                     del objs[key]
             self._dependents.clear()
             self._by_uid.clear()
+            self._in_ns.clear()
             self._log.clear()
             for rkey, objs in self._objects.items():
                 rt = self._rt_by_key(rkey)
-                for obj in objs.values():
+                for (ns, name), obj in objs.items():
+                    self._in_ns[(rkey, ns)][name] = obj
                     if rt is not None:
                         self._index(rt, None, obj)
             self.changes.clear()

@@ -9,7 +9,9 @@ It is standard-library only because it is loaded very early, by `child_site/site
 into every process a pod runs and into the upstream operator; the test process installs it
 through the `cluster_dns` fixture. In a pod process it also emulates the pod's own network
 namespace: a wildcard IPv4 bind (`0.0.0.0`, `''`) lands on the pod's address, so two pods can both
-listen on :8786 or :8787 as they would on a real cluster.
+listen on :8786 or :8787 as they would on a real cluster, and connections to loopback addresses
+leave from the pod's address (what a server sees as the peer, and what `distributed.utils.get_ip`
+finds).
 """
 
 from __future__ import annotations
@@ -198,12 +200,41 @@ def install(table_path: str, *, pod_ip: str | None = None, namespace: str | None
                 address = (pod_ip, *address[1:])
             return orig_bind(self, address)
 
+        orig_connect = socket.socket.connect
+        orig_connect_ex = socket.socket.connect_ex
+
+        def from_pod_address(sock: socket.socket, address: Any) -> None:
+            """Outgoing IPv4 loopback traffic leaves from the pod's address, as it would from a pod IP."""
+            if (
+                sock.family == socket.AF_INET
+                and isinstance(address, tuple)
+                and isinstance(address[0], str)
+                and address[0].startswith("127.")
+            ):
+                try:
+                    if sock.getsockname() == ("0.0.0.0", 0):
+                        orig_bind(sock, (pod_ip, 0))
+                except OSError:
+                    pass
+
+        def connect(self: socket.socket, address: Any) -> None:
+            from_pod_address(self, address)
+            return orig_connect(self, address)
+
+        def connect_ex(self: socket.socket, address: Any) -> int:
+            from_pod_address(self, address)
+            return orig_connect_ex(self, address)
+
         socket.socket.bind = bind  # type: ignore[method-assign]
+        socket.socket.connect = connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
 
-        def restore_bind() -> None:
+        def restore_socket() -> None:
             socket.socket.bind = orig_bind  # type: ignore[method-assign]
+            socket.socket.connect = orig_connect  # type: ignore[method-assign]
+            socket.socket.connect_ex = orig_connect_ex  # type: ignore[method-assign]
 
-        undo.append(restore_bind)
+        undo.append(restore_socket)
 
     return Installed(table_file, namespace, undo)
 

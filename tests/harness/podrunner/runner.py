@@ -40,7 +40,7 @@ from .addresses import LoopbackBlock
 from .commands import LocalCommand, UnsupportedContainer, container_env, local_command
 from .probes import probe_once, probe_timing
 from .processes import is_alive, process_tree, start_process, stop_process
-from .status import NODE_NAME, ContainerView, deployment_status, pod_status
+from .status import NODE_NAME, ContainerView, deployment_status, pod_status, timestamp
 
 log = logging.getLogger("podrunner")
 
@@ -269,12 +269,12 @@ class PodRunner:
         """For Chromium's --host-resolver-rules: the cluster names the browser should reach."""
         return podnet.TableFile(str(self.dns_table_path)).table().host_resolver_rules()
 
-    def describe(self, tail_lines: int = 30) -> str:
-        """Runner log, errors and the tail of each pod log: shown when a test fails."""
-        parts = [f"local pod runner workdir: {self.workdir}"]
+    def describe(self, tail_lines: int = 30, max_pod_logs: int = 8) -> str:
+        """Runner log, errors and the tails of the most recently written pod logs: shown when a test fails."""
+        parts = [f"local pod runner workdir: {self.workdir} (every pod's log is under pods/<namespace>/<pod>/)"]
         if self.errors:
             parts.append("runner errors:\n  " + "\n  ".join(self.errors[-20:]))
-        logs = sorted(self.workdir.glob("pods/*/*/*.log"))
+        logs = sorted(self.workdir.glob("pods/*/*/*.log"), key=lambda p: p.stat().st_mtime)[-max_pod_logs:]
         for path in [self.log_path, *logs]:
             if path.exists():
                 lines = path.read_text(errors="replace").splitlines()[-tail_lines:]
@@ -594,6 +594,7 @@ class PodRunner:
         delay, period, success_needed, failure_limit = probe_timing(probe)
         successes = failures = 0
         started_at = None
+        last_posted: str | None = None
         while not pod.stopping:
             if c.popen is None or c.popen.poll() is not None:
                 successes = failures = 0
@@ -606,18 +607,48 @@ class PodRunner:
                 continue
             ok, why = await probe_once(probe, c.spec, pod.ip, self._session)
             if ok:
-                successes, failures = successes + 1, 0
+                successes, failures, last_posted = successes + 1, 0, None
                 if not c.ready and successes >= success_needed:
                     c.ready = True
                     log.info("pod %s/%s container %s ready (%s)", pod.namespace, pod.name, c.name, why)
                     self._wake_soon()
             else:
                 successes, failures = 0, failures + 1
+                if why != last_posted:  # the kubelet's recorder folds repeats of one message into a count
+                    last_posted = why
+                    await self._post_event(pod, c, "Unhealthy", f"Readiness probe failed: {why}")
                 if c.ready and failures >= failure_limit:
                     c.ready = False
                     log.info("pod %s/%s container %s not ready (%s)", pod.namespace, pod.name, c.name, why)
                     self._wake_soon()
             await asyncio.sleep(period)
+
+    async def _post_event(self, pod: _Pod, c: _Container, reason: str, message: str) -> None:
+        """A Warning Event about a container, as the kubelet posts one (`kubectl get events` shows it)."""
+        now = timestamp(time.time())
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{pod.name}.{secrets.token_hex(8)}", "namespace": pod.namespace},
+            "involvedObject": {
+                "apiVersion": "v1", "kind": "Pod", "name": pod.name, "namespace": pod.namespace, "uid": pod.uid,
+                "fieldPath": f"spec.containers{{{c.name}}}",
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning",
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": "kubelet", "host": NODE_NAME},
+            "reportingComponent": "kubelet",
+            "reportingInstance": NODE_NAME,
+        }
+        try:
+            event = await kr8s.asyncio.objects.Event(body, api=self.api)
+            await event.async_create()
+        except (kr8s.ServerError, kr8s.NotFoundError) as exc:
+            log.info("could not post event %s for %s/%s: %s", reason, pod.namespace, pod.name, exc)
 
     def _begin_stop(self, pod: _Pod, finish_deletion: Mapping[str, Any] | None = None) -> None:
         pod.stopping = True

@@ -1,0 +1,257 @@
+"""Benchmark: what the dashboard gateway adds, against going to the scheduler's dashboard directly.
+
+    .venv/bin/python benchmarks/gateway_latency.py [--requests 2000] [--round-trips 300] [--sessions 200]
+
+Everything runs on loopback: a real `dask scheduler --dashboard-prefix /dask/alice/dask-cluster` with one
+worker, the Kubernetes API emulator (SubjectAccessReview + DaskCluster lookups, answered once and then
+cached as in production), and the gateway in its own process (so its memory is measured alone).
+In one run it measures:
+  * HTTP: latency of GET <prefix>/health and <prefix>/json/counts.json, direct vs through the gateway,
+    interleaved request by request (same connection reuse on both paths): p50, p99, added p50.
+  * websocket: round trip of a Bokeh SERVER-INFO-REQ -> SERVER-INFO-REPLY on an open dashboard session,
+    direct vs through the gateway, interleaved.
+  * memory: the gateway process's RSS idle, and with --sessions dashboard sessions (page fetched, Bokeh
+    websocket open and receiving updates) held open at once.
+Targets (issue 7): added p50 <= 2 ms; <= 200 MB with 200 sessions. Writes
+benchmarks/results/gateway_latency.json. Loops are bounded by the counts above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+
+from tests.gateway.bokeh_session import open_session, server_info  # noqa: E402
+from tests.gateway.dask_processes import free_port, start_local_dask  # noqa: E402
+
+NAMESPACE, CLUSTER, USER = "alice", "dask-cluster", "alice@example.com"
+PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
+HEADERS = {"kubeflow-userid": USER}
+SESSION_PAGE = "individual-nprocessing"  # one Bokeh plot per session: keeps the scheduler's share small
+
+
+def run_gateway(port: int, kubeconfig: str, dashboard_base: str) -> None:
+    """The gateway process: the real app and access logging, upstream pointed at the local scheduler."""
+    import logging
+
+    from aiohttp import web
+
+    from dask_kubeflow.gateway import GatewayConfig, make_app
+    from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
+
+    logging.basicConfig(level=logging.WARNING)
+    app = make_app(
+        GatewayConfig(host="127.0.0.1", port=port),
+        kubeconfig=kubeconfig,
+        resolver=lambda namespace, name, cluster: dashboard_base,
+    )
+    # Access lines are formatted as in production, then dropped (logger level WARNING).
+    web.run_app(app, host="127.0.0.1", port=port, access_log=logging.getLogger(ACCESS_LOGGER),
+                access_log_class=JsonAccessLogger, print=None)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values_s: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values_s]
+    return {"p50_ms": round(percentile(ms, 50), 3), "p99_ms": round(percentile(ms, 99), 3),
+            "mean_ms": round(statistics.fmean(ms), 3), "n": len(ms)}
+
+
+async def timed_get(http: aiohttp.ClientSession, url: str, headers: dict[str, str] | None) -> float:
+    started = time.perf_counter()
+    async with http.get(url, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {url} answered {response.status}")
+    return time.perf_counter() - started
+
+
+async def http_latency(direct: str, gateway: str, path: str, requests: int) -> dict:
+    times: dict[str, list[float]] = {"direct": [], "gateway": []}
+    async with aiohttp.ClientSession() as http:
+        for _ in range(20):  # warm connections and the gateway's access cache
+            await timed_get(http, direct + path, None)
+            await timed_get(http, gateway + path, HEADERS)
+        for _ in range(requests):
+            times["direct"].append(await timed_get(http, direct + path, None))
+            times["gateway"].append(await timed_get(http, gateway + path, HEADERS))
+    result = {k: summary(v) for k, v in times.items()}
+    result["added_p50_ms"] = round(result["gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3)
+    result["added_p99_ms"] = round(result["gateway"]["p99_ms"] - result["direct"]["p99_ms"], 3)
+    return result
+
+
+async def websocket_latency(direct: str, gateway: str, round_trips: int) -> dict:
+    times: dict[str, list[float]] = {"direct": [], "gateway": []}
+    async with aiohttp.ClientSession() as http:
+        sockets = {
+            "direct": await open_session(http, direct, PREFIX, None, page=SESSION_PAGE),
+            "gateway": await open_session(http, gateway, PREFIX, HEADERS, page=SESSION_PAGE),
+        }
+        for _ in range(10):
+            for ws in sockets.values():
+                await server_info(ws)
+        for _ in range(round_trips):
+            for name, ws in sockets.items():
+                started = time.perf_counter()
+                await server_info(ws)
+                times[name].append(time.perf_counter() - started)
+        for ws in sockets.values():
+            await ws.close()
+    result = {k: summary(v) for k, v in times.items()}
+    result["added_p50_ms"] = round(result["gateway"]["p50_ms"] - result["direct"]["p50_ms"], 3)
+    result["added_p99_ms"] = round(result["gateway"]["p99_ms"] - result["direct"]["p99_ms"], 3)
+    return result
+
+
+async def held_sessions(gateway: str, sessions: int, gateway_process: psutil.Process, hold_s: float) -> dict:
+    rss_idle = gateway_process.memory_info().rss
+    peak = rss_idle
+    received = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        sockets = []
+        for _ in range(sessions):  # opened one by one, as browsers would over time
+            sockets.append(await open_session(http, gateway, PREFIX, HEADERS, page=SESSION_PAGE))
+            peak = max(peak, gateway_process.memory_info().rss)
+
+        async def drain(ws: aiohttp.ClientWebSocketResponse) -> int:
+            count = 0
+            try:
+                while True:
+                    message = await ws.receive()
+                    if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        return count
+                    count += 1
+            except asyncio.CancelledError:
+                return count
+
+        readers = [asyncio.ensure_future(drain(ws)) for ws in sockets]
+        deadline = time.monotonic() + hold_s
+        while time.monotonic() < deadline:  # bounded: hold_s seconds
+            peak = max(peak, gateway_process.memory_info().rss)
+            await asyncio.sleep(0.25)
+        rss_open = gateway_process.memory_info().rss
+        for reader in readers:
+            reader.cancel()
+        received = sum(await asyncio.gather(*readers))
+        still_open = sum(1 for ws in sockets if not ws.closed)
+        for ws in sockets:
+            await ws.close()
+    return {
+        "sessions": sessions,
+        "still_open_at_end": still_open,
+        "messages_received_while_held": received,
+        "hold_seconds": hold_s,
+        "rss_idle_mb": round(rss_idle / 2**20, 1),
+        "rss_sessions_open_mb": round(rss_open / 2**20, 1),
+        "rss_peak_mb": round(peak / 2**20, 1),
+        "per_session_kb": round((rss_open - rss_idle) / sessions / 1024, 1),
+    }
+
+
+async def prepare_emulator(emulator) -> None:
+    from kr8s.asyncio.objects import Namespace
+
+    from dask_kubeflow.gateway.kube import DaskCluster
+    from tests.gateway.conftest import daskcluster_manifest
+
+    await (await Namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).create()
+    await (await DaskCluster(daskcluster_manifest(NAMESPACE, CLUSTER, managed=True))).create()
+    emulator.allow(USER, namespace=NAMESPACE)
+
+
+async def wait_healthy(url: str, process: multiprocessing.Process, deadline: float = 60) -> None:
+    end = time.monotonic() + deadline
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < end:
+            if not process.is_alive():
+                raise RuntimeError(f"the gateway process exited with {process.exitcode}")
+            try:
+                async with http.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError("the gateway did not answer /healthz within 60 s")
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    import os
+
+    from tests.harness.emulator import Emulator
+
+    dask = start_local_dask(NAMESPACE, CLUSTER)
+    gateway_process = None
+    try:
+        with Emulator() as emulator:
+            os.environ["KUBECONFIG"] = str(emulator.kubeconfig)
+            await prepare_emulator(emulator)
+            port = free_port()
+            gateway_process = multiprocessing.get_context("spawn").Process(
+                target=run_gateway, args=(port, str(emulator.kubeconfig), dask.dashboard_base), daemon=True
+            )
+            gateway_process.start()
+            gateway = f"http://127.0.0.1:{port}"
+            await wait_healthy(gateway, gateway_process)
+            process = psutil.Process(gateway_process.pid)
+            results = {
+                "http_health": await http_latency(dask.dashboard_base, gateway, f"{PREFIX}/health", args.requests),
+                "http_counts_json": await http_latency(
+                    dask.dashboard_base, gateway, f"{PREFIX}/json/counts.json", args.requests
+                ),
+                "websocket_round_trip": await websocket_latency(dask.dashboard_base, gateway, args.round_trips),
+                "memory": await held_sessions(gateway, args.sessions, process, args.hold),
+            }
+            results["sar_requests_to_api"] = emulator.request_count(verb="create", resource="subjectaccessreviews")
+            return results
+    finally:
+        if gateway_process is not None and gateway_process.is_alive():
+            gateway_process.terminate()
+            gateway_process.join(10)
+        dask.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="HTTP requests per path and side")
+    parser.add_argument("--round-trips", type=int, default=300, help="websocket round trips per side")
+    parser.add_argument("--sessions", type=int, default=200, help="dashboard sessions held open at once")
+    parser.add_argument("--hold", type=float, default=10.0, help="seconds to hold the sessions open")
+    args = parser.parse_args()
+    started = time.time()
+    results = asyncio.run(main_async(args))
+    results["meta"] = {
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "python": platform.python_version(),
+        "cpus": psutil.cpu_count(),
+        "load_average_1m": round(psutil.getloadavg()[0], 2),
+        "seconds": round(time.time() - started, 1),
+        "args": vars(args),
+    }
+    out = ROOT / "benchmarks" / "results" / "gateway_latency.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

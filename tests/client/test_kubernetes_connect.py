@@ -1,0 +1,241 @@
+"""connect() and the seed's snippet in a simulated Kubeflow notebook pod, end to end.
+
+The stack is the harness's: API emulator, the real upstream dask-kubernetes operator, local pods
+running real Dask, cluster DNS. The namespace holds what dask-kubeflow renders for it (DaskCluster,
+DaskAutoscaler, PodDefault); the "notebook" is this process (or a subprocess) with a service-account
+namespace file and the environment of the rendered PodDefault, as Kubeflow's admission webhook sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.config
+import pytest
+
+import dask_kubeflow
+from dask_kubeflow.client.diagnose import pod_is_ready
+from dask_kubeflow.client.environment import NAMESPACE_FILE_ENV
+from dask_kubeflow.client.errors import VersionMismatchError, WorkersNotReadyError
+from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
+from dask_kubeflow.render import render_namespace
+from tests.cli.helpers import invoke
+from tests.cli.helpers import rows as table
+from tests.harness.stack import K8sStack, alive, wait_for
+
+STARTUP = 120  # generous: a small shared machine
+pytestmark = pytest.mark.timeout(600)
+
+POLICY = parse_policy({"defaults": {
+    "worker": {"threads": 1, "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+    "scaling": {"minimum": 1, "maximum": 2},
+}})
+SKEWED_POLICY = parse_policy({"defaults": {
+    "clusterName": "skewed",
+    "worker": {"threads": 1, "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+    "scaling": {"minimum": 0, "maximum": 1},
+}})
+
+# A scheduler that reports other Dask versions than this process has (what an older/newer image does).
+FAKE_VERSIONS_PRELOAD = '''
+import distributed.node
+from distributed.versions import get_versions as _real  # the original (the preload may be imported twice)
+
+def get_versions(packages=None):
+    out = _real(packages)
+    out["packages"] = dict(out["packages"], dask="2099.1.0", distributed="2099.1.0")
+    return out
+
+distributed.node.get_versions = get_versions
+'''
+
+SEED_SNIPPET = '''
+import os
+os.environ['JUPYTERHUB_USER'] = "vincent.park"
+
+from dask.distributed import Client
+from dask_kubernetes.operator import KubeCluster
+
+cluster = KubeCluster.from_name("dask-cluster", shutdown_on_close=False)
+client = Client(cluster)
+client
+'''
+
+
+@dataclass
+class Platform:
+    namespace: str
+    poddefault_env: dict[str, str]
+    namespace_file: Path
+
+
+def _phase(k8s: K8sStack, name: str, namespace: str) -> str:
+    return (k8s.emulator.get("daskclusters", name, namespace) or {}).get("status", {}).get("phase") or "no status yet"
+
+
+@pytest.fixture(scope="module")
+def platform(k8s: K8sStack, tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """A profile namespace with what the controller applies: the managed cluster, its autoscaler, the PodDefault."""
+    ns = k8s.namespace("kf-alice")
+    facts = NamespaceFacts(ns)
+    objects = render_namespace(facts, resolve(POLICY, facts))
+    for obj in objects:
+        if obj["kind"] in ("DaskCluster", "DaskAutoscaler", "PodDefault"):
+            k8s.create(obj, ns)
+    preload = tmp_path_factory.mktemp("skewed") / "fake_versions.py"
+    preload.write_text(FAKE_VERSIONS_PRELOAD)
+    for obj in render_namespace(facts, resolve(SKEWED_POLICY, facts)):
+        if obj["kind"] == "DaskCluster":
+            obj["spec"]["scheduler"]["spec"]["containers"][0]["args"] += ["--preload", str(preload)]
+            k8s.create(obj, ns)
+    poddefault = next(o for o in objects if o["kind"] == "PodDefault")
+    sa_file = tmp_path_factory.mktemp("serviceaccount") / "namespace"
+    sa_file.write_text(ns)
+    wait_for(lambda: any(pod_is_ready(p) for p in k8s.emulator.objects(
+        "pods", ns, label_selector="dask.org/cluster-name=dask-cluster,dask.org/component=scheduler")),
+        timeout=STARTUP, what=f"{ns}/dask-cluster scheduler pod ready")
+    return Platform(ns, {e["name"]: e["value"] for e in poddefault["spec"]["env"]}, sa_file)
+
+
+@pytest.fixture
+def notebook(platform: Platform) -> Iterator[Platform]:
+    """This process as a notebook pod: service-account namespace file + the PodDefault's environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(NAMESPACE_FILE_ENV, str(platform.namespace_file))
+        for name, value in platform.poddefault_env.items():
+            mp.setenv(name, value)
+        dask.config.refresh()  # Dask reads DASK_* variables when it loads its config
+        try:
+            yield platform
+        finally:
+            mp.undo()
+            dask.config.refresh()
+
+
+def notebook_process_env(k8s: K8sStack, platform: Platform, *, poddefault: bool = True) -> dict[str, str]:
+    """Environment of a notebook kernel: pod DNS, credentials (KUBECONFIG stands in for the service
+    account token), the service-account namespace file and, when selected, the PodDefault's env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "PYTHONPATH"))}
+    env.update(k8s.runner.dns_environment())
+    env.update(KUBECONFIG=str(k8s.kubeconfig), COLUMNS="250", **{NAMESPACE_FILE_ENV: str(platform.namespace_file)})
+    if poddefault:
+        env.update(platform.poddefault_env)
+    return env
+
+
+def test_connect_in_a_notebook_computes_and_closing_leaves_the_cluster(k8s: K8sStack, notebook: Platform,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ns = notebook.namespace
+    client = dask_kubeflow.connect(timeout=STARTUP, wait_for_workers=1)
+    try:
+        assert client.scheduler.address == f"tcp://dask-cluster-scheduler.{ns}:8786"
+        assert client.dashboard_link == f"/dask/{ns}/dask-cluster/status"
+        assert f"/dask/{ns}/dask-cluster/status" in client._repr_html_()  # what Jupyter shows
+        assert client.submit(sum, range(10)).result() == 45
+        scheduler_pids = k8s.cluster_pids(ns, "dask-cluster", "scheduler")
+        assert scheduler_pids
+    finally:
+        client.close()
+    assert "connected to" in capsys.readouterr().err
+    assert k8s.emulator.get("daskclusters", "dask-cluster", ns) is not None
+    assert k8s.emulator.request_count(verb="delete", resource="daskclusters", namespace=ns) == 0
+    assert k8s.emulator.request_count(verb="create", resource="daskclusters", namespace=ns) == 2  # ours, never connect()'s
+    assert alive(scheduler_pids) == scheduler_pids
+    again = dask_kubeflow.connect(timeout=STARTUP)  # the same cluster, still there for the next session
+    try:
+        assert again.submit(sum, [1, 2]).result() == 3
+    finally:
+        again.close()
+
+
+def test_wait_for_more_workers_than_the_tier_allows(notebook: Platform) -> None:
+    with pytest.raises(WorkersNotReadyError) as info:
+        dask_kubeflow.connect(timeout=STARTUP, wait_for_workers=3)
+    assert "allows at most 2 workers" in str(info.value) and "wait_for_workers=2" in info.value.fix
+
+
+@pytest.mark.parametrize("poddefault", [True, False], ids=["with-poddefault", "without-poddefault"])
+def test_seed_snippet_verbatim(k8s: K8sStack, platform: Platform, tmp_path: Path, poddefault: bool) -> None:
+    """The seed's two lines, run as a notebook kernel would, unchanged (AIM-ID line included)."""
+    script = tmp_path / "seed_notebook.py"
+    script.write_text(SEED_SNIPPET + "print('RESULT', client.submit(sum, [1, 2, 3]).result())\n"
+                      "print('LINK', client.dashboard_link)\nclient.close()\ncluster.close()\n")
+    scheduler_pids = k8s.cluster_pids(platform.namespace, "dask-cluster", "scheduler")
+    run = subprocess.run([sys.executable, str(script)], env=notebook_process_env(k8s, platform, poddefault=poddefault),
+                         capture_output=True, text=True, timeout=STARTUP + 60)
+    if poddefault:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "RESULT 6" in run.stdout
+        assert f"LINK /dask/{platform.namespace}/dask-cluster/status" in run.stdout
+    else:  # why the PodDefault matters: kr8s 0.20 looks in "default", where no cluster exists
+        assert run.returncode != 0
+        assert "Cluster dask-cluster doesn't already exist" in run.stderr
+    # The kernel exiting (atexit, cluster.close()) never deletes the shared cluster.
+    assert k8s.emulator.get("daskclusters", "dask-cluster", platform.namespace) is not None
+    assert alive(scheduler_pids) == scheduler_pids
+
+
+def test_version_mismatch_is_refused_with_the_fix(k8s: K8sStack, notebook: Platform,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(VersionMismatchError) as info:
+        dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
+    message = str(info.value)
+    assert f"dask {dask.__version__} here vs 2099.1.0 on the scheduler" in message
+    assert "pip install dask==2099.1.0 distributed==2099.1.0" in info.value.fix
+    assert k8s.emulator.get("daskclusters", "skewed", notebook.namespace) is not None
+
+    monkeypatch.setenv("DASK_KUBEFLOW_VERSION_CHECK", "warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
+    client.close()
+    assert any("Dask versions differ" in str(w.message) for w in caught)
+
+
+def test_status_and_doctor_in_a_healthy_namespace(k8s: K8sStack, notebook: Platform,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = notebook.namespace
+    wait_for(lambda: k8s.cluster_pids(ns, "dask-cluster", "worker"), timeout=STARTUP, what="the minimum worker")
+    doctor = invoke(monkeypatch, "doctor")
+    assert doctor.exit_code == 0, doctor.stdout + doctor.stderr
+    rows = table(doctor.stdout)
+    assert "✓ pass" in rows["inside a pod?"] and "✓ pass" in rows["namespace?"] and ns in rows["namespace?"]
+    assert "✓ pass" in rows["can reach the scheduler?"] and f"tcp://dask-cluster-scheduler.{ns}:8786" in rows["can reach the scheduler?"]
+    assert "✓ pass" in rows["same Dask as the scheduler"]
+    assert "✓ pass" in rows["dashboard link reachable?"] and "HTTP 200" in rows["dashboard link reachable?"]
+    assert "all checks passed" in doctor.stdout
+
+    status = invoke(monkeypatch, "status")
+    assert status.exit_code == 0, status.stderr
+    rows = table(status.stdout)
+    assert _phase(k8s, "dask-cluster", ns) in rows["phase"]
+    assert f"tcp://dask-cluster-scheduler.{ns}:8786" in rows["scheduler"]
+    assert "/ 1 / 2" in rows["workers now / min / max"]
+    assert "threads" in rows["cores and memory"] and "live" in rows["cores and memory"]
+    assert "default" in rows["tier"]
+    assert f"/dask/{ns}/dask-cluster/status" in rows["dashboard"]
+
+
+def test_connect_command(notebook: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = invoke(monkeypatch, "connect")
+    assert result.exit_code == 0, result.stderr
+    ns = notebook.namespace
+    assert f"connected to {ns}/dask-cluster at tcp://dask-cluster-scheduler.{ns}:8786" in result.stdout
+    assert f"dashboard /dask/{ns}/dask-cluster/status" in result.stdout
+
+    missing = invoke(monkeypatch, "connect", "--cluster", "nope", "--timeout", "5")
+    assert missing.exit_code == 1 and "no Dask cluster named 'nope'" in missing.stderr and "fix:" in missing.stderr
+
+
+def test_doctor_reports_a_version_mismatch(notebook: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    doctor = invoke(monkeypatch, "doctor", "--cluster", "skewed", "--timeout", str(STARTUP))
+    assert doctor.exit_code == 1
+    row = table(doctor.stdout)["same Dask as the scheduler"]
+    assert "✗ fail" in row and "2099.1.0 on the scheduler" in row

@@ -1,0 +1,159 @@
+"""The proxied Dask status page in headless Chromium: it loads completely through the gateway, its
+plots keep updating over the websocket, and a screenshot is kept in test-artifacts/gateway/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from distributed import Client
+
+from .conftest import ARTIFACTS, CLUSTER, NAMESPACE, OWNER
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian chromium is not installed at /usr/bin/chromium; run `make browser` "
+        "(apt-get install chromium) to run the browser tests",
+    ),
+]
+
+# Bokeh has rendered the document's roots once its models exist in the page.
+DOCUMENT_RENDERED = """() => window.Bokeh !== undefined && Bokeh.documents.length > 0
+    && Bokeh.documents[0].roots().length > 0"""
+# Number of task rectangles the Task Stream plot holds (its ColumnDataSource has a "duration" column).
+TASK_STREAM_ROWS = """() => {
+    for (const model of Bokeh.documents[0].all_models) {
+        const data = model.data;
+        if (data === undefined || data === null) continue;
+        const column = data instanceof Map ? data.get("duration") : data["duration"];
+        const names = data instanceof Map ? data.get("name") : data["name"];
+        if (column !== undefined && names !== undefined) return column.length;
+    }
+    return -1;
+}"""
+
+
+async def until(condition, what: str, deadline: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not await condition():
+        if loop.time() > end:
+            pytest.fail(f"gave up after {deadline:.0f} s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_status_page_loads_and_updates_through_the_gateway(kubeflow_namespace, start_gateway, http, local_dask):
+    from playwright.async_api import async_playwright
+
+    gateway = await start_gateway()
+    gateway_origin = urlsplit(gateway.url).netloc
+    url = f"{gateway.url}/dask/{NAMESPACE}/{CLUSTER}/status"
+    problems: list[str] = []
+    sockets: list[str] = []
+    frames_received = 0
+
+    def on_websocket(ws) -> None:
+        nonlocal frames_received
+        sockets.append(ws.url)
+
+        def count(_payload) -> None:
+            nonlocal frames_received
+            frames_received += 1
+
+        ws.on("framereceived", count)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            # The Kubeflow ingress adds the identity header to every request, websockets included.
+            context = await browser.new_context(
+                extra_http_headers={"kubeflow-userid": OWNER}, viewport={"width": 1400, "height": 900}
+            )
+            page = await context.new_page()
+            page.on("websocket", on_websocket)
+            page.on("requestfailed", lambda r: problems.append(f"failed {r.url}: {r.failure}"))
+            page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+            response = await page.goto(url, wait_until="load")
+            assert response is not None and response.status == 200
+            await page.wait_for_function(DOCUMENT_RENDERED, timeout=60_000)
+            assert problems == [], problems
+            assert sockets and all(
+                urlsplit(s).netloc == gateway_origin and urlsplit(s).path.startswith(f"/dask/{NAMESPACE}/{CLUSTER}/")
+                for s in sockets
+            ), sockets
+            assert await page.locator("canvas").count() > 0
+
+            async def task_stream() -> int:
+                return await page.evaluate(TASK_STREAM_ROWS)
+
+            assert await task_stream() >= 0, "the status page has a Task Stream plot"
+            frames_before, rows_before = frames_received, await task_stream()
+            async with Client(local_dask.address, asynchronous=True) as client:
+                # A stdlib function: the worker process imports it by name.
+                work = client.map(time.sleep, [0.02] * 50, key=[f"sleep-{uuid.uuid4().hex}" for _ in range(50)])
+                assert await client.gather(work) == [None] * 50
+
+                async def plotted() -> bool:
+                    return await task_stream() > rows_before
+
+                # The new tasks reach the browser's plot only as websocket messages via the gateway.
+                await until(plotted, "the Task Stream plot to show the new tasks")
+            assert frames_received > frames_before
+            proxied = await gateway.metric(http, "dask_kubeflow_gateway_websocket_messages_total", direction="to_browser")
+            assert proxied >= frames_received
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "dask-status-through-gateway.png"), full_page=True)
+            assert problems == [], problems
+        finally:
+            await browser.close()
+
+
+async def test_clusters_page_renders_inside_the_central_dashboards_iframe(kubeflow_namespace, start_gateway):
+    """The central dashboard (same origin) iframes /dask/?ns=<ns>; another origin may not."""
+    from playwright.async_api import async_playwright
+
+    gateway = await start_gateway()
+    port = urlsplit(gateway.url).port
+    frame_src = f"/dask/?ns={NAMESPACE}"
+    host_page = f'<html><body><h1>Central dashboard</h1><iframe id="menu" src="{frame_src}" width="1200" height="400"></iframe></body></html>'
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            context = await browser.new_context(extra_http_headers={"kubeflow-userid": OWNER})
+            # Stand-ins for the central dashboard's page, served from the gateway's origin and from another.
+            for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+                await context.route(f"{origin}/_/dask", lambda route: route.fulfill(
+                    status=200, content_type="text/html", body=host_page.replace('src="/', f'src="http://127.0.0.1:{port}/')
+                ))
+            page = await context.new_page()
+
+            await page.goto(f"http://127.0.0.1:{port}/_/dask")
+            row = page.frame_locator("#menu").locator(f'tr[data-cluster="{CLUSTER}"]')
+            await row.wait_for(timeout=30_000)
+            assert await row.locator("a.dashboard").get_attribute("href") == f"/dask/{NAMESPACE}/{CLUSTER}/status"
+            await page.screenshot(path=str(ARTIFACTS / "clusters-page-in-iframe.png"))
+
+            blocked: list[str] = []
+            page.on("console", lambda m: "frame-ancestors" in m.text and blocked.append(m.text))
+            await page.goto(f"http://localhost:{port}/_/dask")
+
+            async def refused() -> bool:
+                return bool(blocked)
+
+            await until(refused, "Chromium to refuse framing the page into another origin")
+            frame = page.frame_locator("#menu").locator("#clusters")
+            assert await frame.count() == 0
+        finally:
+            await browser.close()
