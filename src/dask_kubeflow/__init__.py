@@ -13,6 +13,14 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-from .client import connect  # noqa: E402
-
 __all__ = ["connect", "__version__"]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # connect() needs distributed (and numpy); the controller and gateway import this package
+    # without it, which keeps their memory down.
+    if name == "connect":
+        from .client import connect
+
+        return connect
+    raise AttributeError(f"module 'dask_kubeflow' has no attribute {name!r}")

@@ -14,7 +14,7 @@ from dask_kubeflow.cli.cluster_cmd import checks_table, status_rows
 from dask_kubeflow.client.diagnose import Check, doctor_checks
 from dask_kubeflow.client.environment import Environment
 from dask_kubeflow.client.errors import ClusterNotFoundError
-from dask_kubeflow.client.inspect import ClusterSnapshot, ProbeResult
+from dask_kubeflow.client.inspection import ClusterSnapshot, ProbeResult
 
 NS = "kubeflow-alice"
 POD_ENV = Environment(in_pod=True, namespace=NS, namespace_source="service-account file", cluster_name="dask-cluster",
@@ -154,3 +154,13 @@ def test_status_rows_without_scheduler_fall_back_to_pod_specs() -> None:
     assert rows["workers now / min / max"] == "1 ready pod(s) / 0 / 8"
     assert "from pod specs" in rows["cores and memory"]
     assert rows["dashboard"] == f"/dask/{NS}/dask-cluster/status"  # from the cluster's gateway prefix
+
+
+def test_status_rows_show_what_the_controller_reported() -> None:
+    managed = {"phase": "Error", "lastTransitionTime": "2026-11-26T10:00:00Z", "tier": "gold",
+               "message": "apply failed", "lastError": "exceeded quota: kf-resource-quota, requested: limits.cpu=2"}
+    rows = dict(status_rows(POD_ENV, healthy_snapshot(), healthy_probe(), managed))
+    assert rows["controller"] == "Error (since 2026-11-26T10:00:00Z): apply failed"
+    assert rows["applied tier"] == "gold"
+    assert rows["last error"].startswith("exceeded quota")
+    assert "controller" not in dict(status_rows(POD_ENV, healthy_snapshot(), healthy_probe()))

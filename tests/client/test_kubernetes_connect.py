@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ def test_connect_in_a_notebook_computes_and_closing_leaves_the_cluster(k8s: K8sS
         assert client.scheduler.address == f"tcp://dask-cluster-scheduler.{ns}:8786"
         assert client.dashboard_link == f"/dask/{ns}/dask-cluster/status"
         assert f"/dask/{ns}/dask-cluster/status" in client._repr_html_()  # what Jupyter shows
+        assert f"/dask/{ns}/dask-cluster/status" in client.cluster._repr_html_()
         assert client.submit(sum, range(10)).result() == 45
         scheduler_pids = k8s.cluster_pids(ns, "dask-cluster", "scheduler")
         assert scheduler_pids
@@ -153,6 +155,30 @@ def test_connect_in_a_notebook_computes_and_closing_leaves_the_cluster(k8s: K8sS
         assert again.submit(sum, [1, 2]).result() == 3
     finally:
         again.close()
+
+
+def test_connect_outside_a_pod_with_kubeconfig_and_namespace(k8s: K8sStack, platform: Platform,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A laptop with a kubeconfig: no service-account file, no PodDefault env, namespace given."""
+    ns = platform.namespace
+    for var in [v for v in os.environ if v.startswith(("DASK_KUBEFLOW_", "DASK_DISTRIBUTED__", "KUBERNETES_SERVICE"))]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv(NAMESPACE_FILE_ENV, "/nonexistent")
+    dask.config.refresh()
+    try:
+        client = dask_kubeflow.connect(namespace=ns, timeout=STARTUP)
+        try:
+            # The scheduler serves its dashboard under the gateway prefix; the link says so.
+            link = client.dashboard_link
+            assert link == f"http://dask-cluster-scheduler.{ns}:8787/dask/{ns}/dask-cluster/status"
+            with urllib.request.urlopen(link, timeout=30) as response:
+                assert response.status == 200
+            assert client.submit(sum, [4, 5]).result() == 9
+        finally:
+            client.close()
+    finally:
+        monkeypatch.undo()
+        dask.config.refresh()
 
 
 def test_wait_for_more_workers_than_the_tier_allows(notebook: Platform) -> None:

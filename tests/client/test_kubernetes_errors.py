@@ -25,6 +25,7 @@ from dask_kubeflow.client.errors import (
     OperatorNotInstalledError,
     PermissionDeniedError,
     SchedulerNotReadyError,
+    SchedulerUnreachableError,
 )
 from dask_kubeflow.policy import NamespaceFacts, Policy
 from dask_kubeflow.render import render_namespace
@@ -167,6 +168,22 @@ def test_scheduler_crash_loop(kube: Emulator) -> None:
         dask_kubeflow.connect(namespace=ns, timeout=1)
     assert f"pod {name} is crash-looping (CrashLoopBackOff, 6 restarts; last run: exit code 1, Error)" in str(info.value)
     assert f"kubectl logs -n {ns} {name} --previous" in info.value.fix
+
+
+def test_ready_scheduler_that_cannot_be_reached_times_out_with_a_reason(kube: Emulator) -> None:
+    ns = namespace(kube)
+    seed(kube,
+         pod(ns, {"phase": "Running", "podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}],
+                  "containerStatuses": [{"name": "scheduler", "image": "x", "ready": True, "restartCount": 0,
+                                         "state": {"running": {}}}]}),
+         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dask-cluster-scheduler", "namespace": ns,
+                                                              "labels": SCHEDULER_LABELS},
+          "spec": {"selector": SCHEDULER_LABELS, "ports": [{"name": "tcp-comm", "port": 8786}]}})
+    kube.fault("list", "services", status="hang", count=100, namespace=ns)  # the network path never answers
+    with pytest.raises(SchedulerUnreachableError) as info:
+        dask_kubeflow.connect(namespace=ns, timeout=3)
+    assert f"the scheduler of 'dask-cluster' in '{ns}' is running but could not be reached within" in str(info.value)
+    assert "NetworkPolicy" in info.value.fix and "pods/portforward" in info.value.fix
 
 
 def run_cli(*args: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]:

@@ -51,6 +51,7 @@ class ControllerProcess:
     proc: subprocess.Popen[bytes]
     metrics_port: int
     log_path: Path
+    liveness_port: int = 0
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -73,6 +74,14 @@ class ControllerProcess:
                     total += sample.value
         return total
 
+    def alive(self) -> bool:
+        """kopf's liveness endpoint (what the Deployment's livenessProbe asks)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=5) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
     def ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=5) as resp:
@@ -92,22 +101,24 @@ class ControllerProcess:
 
 @pytest.fixture
 def start_controller(emulator: Any, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
-    """Start ``dask-kubeflow controller`` processes on the emulator; all are stopped at teardown."""
+    """Start ``dask-kubeflow controller`` processes on the emulator; all are stopped at teardown,
+    and the emulator is emptied (the session shares it: no Profile of ours may outlive the test)."""
     yield from controller_starter(Path(emulator.kubeconfig), tmp_path)
+    emulator.reset()
 
 
 def controller_starter(kubeconfig: Path, tmp_path: Path) -> Iterator[Callable[..., ControllerProcess]]:
     started: list[ControllerProcess] = []
 
     def start(*args: str, wait_ready: bool = True) -> ControllerProcess:
-        port = _free_port()
+        port, liveness = _free_port(), _free_port()
         log_path = tmp_path / f"controller-{len(started)}.log"
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         command = [str(Path(sys.executable).parent / "dask-kubeflow"), "controller", "--metrics-port", str(port),
-                   "--liveness", f"http://127.0.0.1:{_free_port()}/healthz", "--workers", "8", *args]
+                   "--liveness", f"http://127.0.0.1:{liveness}/healthz", "--workers", "8", *args]
         with log_path.open("wb") as log:
             proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        controller = ControllerProcess(proc, port, log_path)
+        controller = ControllerProcess(proc, port, log_path, liveness)
         started.append(controller)
         if wait_ready:
             wait_for(lambda: controller.ready() or proc.poll() is not None, "the controller to be ready",

@@ -10,7 +10,7 @@ import kr8s
 import pytest
 import yaml
 
-from dask_kubeflow.controller import read_namespace_status_async
+from dask_kubeflow.controller import read_namespace_status, read_namespace_status_async
 
 from .conftest import (
     DaskAutoscaler,
@@ -69,7 +69,10 @@ async def test_profile_gets_its_cluster_once_and_a_resync_writes_nothing(emulato
     status = await read_namespace_status_async("alice", api=await kr8s.asyncio.api(kubeconfig=str(emulator.kubeconfig)))
     assert status["phase"] == "Ready" and status["tier"] == "default" and status["managed"]
     assert "DaskCluster/dask-cluster" in status["objects"]
-    assert events(emulator, "alice", "Applied")
+    wait_for(lambda: events(emulator, "alice", "Applied"), "an Applied event in alice")
+    assert controller.alive()
+    assert controller.metric("dask_kubeflow_controller_managed_namespaces") == 1
+    assert controller.metric("dask_kubeflow_controller_reconcile_duration_seconds_count") >= 1
 
     # Anything that makes the controller look again, with nothing changed, writes nothing.
     writes = emulator.write_count()
@@ -106,6 +109,20 @@ async def test_profile_deleted_removes_only_its_managed_objects(emulator, kube, 
             for p in MANAGED_PLURALS} == bob_before
 
 
+async def test_profile_deleted_while_the_controller_was_down_is_cleaned_up_after_restart(
+        emulator, kube, start_controller):
+    first = start_controller()
+    make_profile(kube, "olga")
+    make_profile(kube, "pete")
+    wait_for(lambda: converged(emulator, "olga") and converged(emulator, "pete"), "both Ready", controller=first)
+    first.stop()
+    Profile.get("olga", api=kube).delete()
+    second = start_controller()
+    wait_for(lambda: not any(managed(emulator, "olga").values()) and not status_of(emulator, "olga"),
+             "olga's objects removed by the restarted controller", controller=second)
+    assert converged(emulator, "pete") and managed_writes(emulator, "pete") == len(MANAGED_PLURALS)
+
+
 async def test_user_made_cluster_of_the_same_name_is_left_alone(emulator, kube, start_controller):
     kr8s.objects.Namespace({"metadata": {"name": "carol"}}, api=kube).create()
     mine = DaskCluster({"metadata": {"name": "dask-cluster", "namespace": "carol"},
@@ -120,7 +137,9 @@ async def test_user_made_cluster_of_the_same_name_is_left_alone(emulator, kube, 
              controller=controller)
     assert "not made by dask-kubeflow" in status_of(emulator, "carol")["lastError"]
     assert emulator.get("daskclusters", "dask-cluster", "carol") == before
-    assert events(emulator, "carol", "ReconcileFailed")
+    # The Event is posted after the status is written: wait for it too.
+    wait_for(lambda: events(emulator, "carol", "ReconcileFailed"), "a ReconcileFailed event in carol",
+             controller=controller)
     assert managed(emulator, "carol")["poddefaults"] == ["access-dask-cluster"]  # the rest is still applied
 
 
@@ -193,6 +212,21 @@ async def test_policy_reload_good_then_refused(emulator, kube, start_controller)
     assert emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] == 7
 
 
+async def test_broken_policy_at_start_reconciles_nothing_until_fixed(emulator, kube, start_controller):
+    cm = install_policy(kube, {"defaults": {"worker": {"threads": 0}}})
+    make_profile(kube, "quinn")
+    controller = start_controller(wait_ready=False)
+    wait_for(lambda: controller.metric("dask_kubeflow_controller_policy_valid") == 0 and
+             events(emulator, "dask-kubeflow", "PolicyRefused"), "the broken policy to be refused",
+             controller=controller)
+    assert not controller.ready()
+    assert "defaults.worker.threads" in controller.logs()
+    assert not any(managed(emulator, "quinn").values())  # no built-in defaults rolled out instead
+    cm.patch({"data": {"policy.yaml": yaml.safe_dump({"defaults": {"worker": {"threads": 2}}})}})
+    wait_for(lambda: converged(emulator, "quinn"), "quinn Ready once the policy is fixed", controller=controller)
+    wait_for(controller.ready, "the controller to report ready", controller=controller)
+
+
 async def test_contributor_is_recorded(emulator, kube, start_controller):
     controller = start_controller()
     make_profile(kube, "gus")
@@ -205,6 +239,9 @@ async def test_contributor_is_recorded(emulator, kube, start_controller):
     }, api=kube).create()
     wait_for(lambda: status_of(emulator, "gus").get("contributors") == "hal@example.com",
              "the contributor in gus's status", controller=controller)
+    assert read_namespace_status("gus")["contributors"] == ["hal@example.com"]  # what `dask-kubeflow status` shows
+    unmanaged = read_namespace_status("default")
+    assert unmanaged["phase"] == "NotManaged" and not unmanaged["managed"] and "no Kubeflow Profile" in unmanaged["message"]
 
 
 async def test_api_faults_are_retried_and_delay_no_other_namespace(emulator, kube, start_controller):
@@ -216,9 +253,24 @@ async def test_api_faults_are_retried_and_delay_no_other_namespace(emulator, kub
     wait_for(lambda: converged(emulator, "jay"), "jay Ready while ivy fails", controller=controller)
     wait_for(lambda: converged(emulator, "ivy"), "ivy Ready after retries", controller=controller)
     assert controller.metric("dask_kubeflow_controller_reconcile_errors_total") >= 1
-    assert events(emulator, "ivy", "ReconcileFailed")
+    wait_for(lambda: events(emulator, "ivy", "ReconcileFailed"), "a ReconcileFailed event in ivy")
     assert "HTTP 500" in status_of(emulator, "ivy")["lastError"]
     assert len(emulator.objects("daskclusters", "ivy")) == 1
+
+
+async def test_quota_too_small_is_reported_on_that_namespace_only(emulator, kube, start_controller):
+    controller = start_controller()
+    make_profile(kube, "mia")
+    quota = kr8s.objects.ResourceQuota({"metadata": {"name": "kf-resource-quota", "namespace": "mia"},
+                                        "spec": {"hard": {"limits.memory": "1Gi"}}}, api=kube)
+    quota.create()
+    make_profile(kube, "ned")
+    wait_for(lambda: status_of(emulator, "mia").get("phase") == "Error" and converged(emulator, "ned"),
+             "mia's quota problem reported while ned is Ready", controller=controller)
+    assert "kf-resource-quota allows limits.memory=1Gi" in status_of(emulator, "mia")["lastError"]
+    wait_for(lambda: events(emulator, "mia", "ReconcileFailed"), "a ReconcileFailed event in mia")
+    quota.patch({"spec": {"hard": {"limits.memory": "64Gi"}}})
+    wait_for(lambda: converged(emulator, "mia"), "mia Ready once the quota is raised", controller=controller)
 
 
 async def test_api_call_that_never_answers_times_out_and_is_retried(emulator, kube, start_controller):

@@ -4,8 +4,8 @@ starts it as local Dask processes, and a notebook-style client computes on it.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
+import kr8s
 import pytest
 from distributed import Client
 
@@ -19,6 +19,13 @@ STARTUP = 180.0
 
 @pytest.fixture(scope="module")
 def e2e_controller(k8s: K8sStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
+    # An empty cluster (the session's emulator is shared: Profiles left by other modules would each
+    # get a running cluster), then the admin's policy: one warm worker, so no wait for a scale-up.
+    k8s.emulator.reset()
+    api = k8s.api()
+    kr8s.objects.Namespace({"metadata": {"name": "dask-kubeflow"}}, api=api).create()
+    kr8s.objects.ConfigMap({"metadata": {"name": "dask-kubeflow-policy", "namespace": "dask-kubeflow"},
+                            "data": {"policy.yaml": "defaults:\n  scaling:\n    minimum: 1\n"}}, api=api).create()
     starter: Iterator[Callable[..., ControllerProcess]] = controller_starter(
         k8s.kubeconfig, tmp_path_factory.mktemp("controller"))
     start = next(starter)
@@ -37,7 +44,6 @@ def test_profile_gets_a_running_cluster_that_computes(k8s: K8sStack, e2e_control
     # operator can leave at Pending when its Service-status handler races its create handler.)
     client = Client(f"tcp://dask-cluster-scheduler.{namespace}:8786", timeout=STARTUP)
     try:
-        # Workers come from the autoscaler (the policy's minimum is 0): submitting work scales up.
         future = client.submit(sum, range(101))
         assert future.result(timeout=STARTUP) == 5050
         assert k8s.cluster_pids(namespace, "dask-cluster", "worker")  # a real worker process computed it

@@ -8,9 +8,9 @@ generates, the route reaches the gateway Service, and every CLI flag used exists
 from __future__ import annotations
 
 import json
-from functools import cache
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dask_kubeflow.cli import app
+from dask_kubeflow.gateway.config import config_from_env
 from dask_kubeflow.policy import parse_policy
 from dask_kubeflow.render import (
     GATEWAY_POD_LABELS,
@@ -79,6 +80,10 @@ def test_gateway_pods_are_what_namespace_network_policies_admit(overlay):
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["USERID_HEADER"] == "kubeflow-userid"
     assert env["DASK_KUBEFLOW_GATEWAY_TRUSTED_PRINCIPALS"].endswith("/sa/istio-ingressgateway-service-account")
+    config = config_from_env(env)  # the gateway's own parser accepts what the Deployment sets
+    assert config.userid_header == "kubeflow-userid"
+    assert config.trusted_principals == (
+        "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",)
     service = one(overlay, "Service", GATEWAY_SERVICE)
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]

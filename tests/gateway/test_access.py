@@ -8,6 +8,7 @@ import logging
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from .conftest import CLUSTER, CONTRIBUTOR, NAMESPACE, OWNER, STRANGER, create_cluster
 
@@ -169,3 +170,6 @@ async def test_short_paths_redirect(kubeflow_namespace, start_gateway, http):
         assert response.status == 302 and response.headers["Location"] == STATUS
     async with http.get(gateway.url + f"/dask/{NAMESPACE}/", allow_redirects=False) as response:
         assert response.status == 302 and response.headers["Location"] == f"/dask/?ns={NAMESPACE}"
+    # A namespace segment with an encoded line break stays encoded in the Location header.
+    async with http.get(URL(gateway.url + "/dask/a%0D%0Ab/", encoded=True), allow_redirects=False) as response:
+        assert response.status == 302 and response.headers["Location"] == "/dask/?ns=a%0D%0Ab"

@@ -21,10 +21,13 @@ CLI = str(Path(sys.executable).with_name("dask-kubeflow"))
 
 
 def test_bad_flag_is_refused_naming_the_flag():
-    result = subprocess.run([CLI, "gateway", "--trusted-proxies", "10.0.0.0/33"], capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 1
-    assert "--trusted-proxies: '10.0.0.0/33' is not an IP network" in " ".join(result.stderr.split())
+    from typer.testing import CliRunner
+
+    from dask_kubeflow.cli import app
+
+    result = CliRunner().invoke(app, ["gateway", "--trusted-proxies", "10.0.0.0/33"])
+    assert result.exit_code == 1
+    assert "--trusted-proxies: '10.0.0.0/33' is not an IP network" in " ".join(result.output.split())
 
 
 async def test_gateway_command_serves_the_clusters_page(kubeflow_namespace, emulator, tmp_path):

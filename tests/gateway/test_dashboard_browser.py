@@ -120,40 +120,50 @@ async def test_status_page_loads_and_updates_through_the_gateway(kubeflow_namesp
 
 
 async def test_clusters_page_renders_inside_the_central_dashboards_iframe(kubeflow_namespace, start_gateway):
-    """The central dashboard (same origin) iframes /dask/?ns=<ns>; another origin may not."""
+    """The central dashboard (same origin) iframes /dask/?ns=<ns>; a page of another origin may not."""
+    from aiohttp import web
     from playwright.async_api import async_playwright
 
     gateway = await start_gateway()
-    port = urlsplit(gateway.url).port
-    frame_src = f"/dask/?ns={NAMESPACE}"
-    host_page = f'<html><body><h1>Central dashboard</h1><iframe id="menu" src="{frame_src}" width="1200" height="400"></iframe></body></html>'
+    frame_url = f"{gateway.url}/dask/?ns={NAMESPACE}"
+    host_page = f'<html><body><h1>Central dashboard</h1><iframe id="menu" src="{frame_url}" width="1200" height="300"></iframe></body></html>'
+
+    async def other_origin_page(request: web.Request) -> web.Response:
+        return web.Response(text=host_page, content_type="text/html")
+
+    other = web.Application()
+    other.router.add_get("/", other_origin_page)
+    other_runner = web.AppRunner(other)
+    await other_runner.setup()
+    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
+    await other_site.start()
+    other_url = f"http://127.0.0.1:{other_site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             context = await browser.new_context(extra_http_headers={"kubeflow-userid": OWNER})
-            # Stand-ins for the central dashboard's page, served from the gateway's origin and from another.
-            for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
-                await context.route(f"{origin}/_/dask", lambda route: route.fulfill(
-                    status=200, content_type="text/html", body=host_page.replace('src="/', f'src="http://127.0.0.1:{port}/')
-                ))
+            # Stand-in for the central dashboard's page, on the gateway's origin (as behind the ingress).
+            await context.route(f"{gateway.url}/_/dask", lambda route: route.fulfill(
+                status=200, content_type="text/html", body=host_page))
             page = await context.new_page()
+            refused: list[str] = []
+            page.on("requestfailed", lambda r: r.url == frame_url and refused.append(r.failure or ""))
 
-            await page.goto(f"http://127.0.0.1:{port}/_/dask")
+            await page.goto(f"{gateway.url}/_/dask")
             row = page.frame_locator("#menu").locator(f'tr[data-cluster="{CLUSTER}"]')
             await row.wait_for(timeout=30_000)
             assert await row.locator("a.dashboard").get_attribute("href") == f"/dask/{NAMESPACE}/{CLUSTER}/status"
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "clusters-page-in-iframe.png"))
+            assert refused == []
 
-            blocked: list[str] = []
-            page.on("console", lambda m: "frame-ancestors" in m.text and blocked.append(m.text))
-            await page.goto(f"http://localhost:{port}/_/dask")
+            await page.goto(other_url)
 
-            async def refused() -> bool:
-                return bool(blocked)
+            async def blocked() -> bool:
+                return "net::ERR_BLOCKED_BY_RESPONSE" in refused
 
-            await until(refused, "Chromium to refuse framing the page into another origin")
-            frame = page.frame_locator("#menu").locator("#clusters")
-            assert await frame.count() == 0
+            await until(blocked, "Chromium to refuse framing the page into another origin", deadline=30)
         finally:
             await browser.close()
+            await other_runner.cleanup()

@@ -143,6 +143,8 @@ def dask_operator(emulator_server: Any, pod_runner: PodRunner, tmp_path_factory:
         yield operator
     finally:
         operator.stop()
+        if is_alive(operator.pid):
+            pytest.fail(f"the upstream operator (PID {operator.pid}) still runs after stop; see {operator.log_path}")
 
 
 @pytest.fixture(scope="module")

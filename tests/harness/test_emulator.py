@@ -172,6 +172,48 @@ async def test_status_codes_conflicts_and_patch_types(aapi: Any, emulator: Emula
     assert emulator.request_count("create", "configmaps") == 2
 
 
+async def test_dry_run_validates_without_storing(aapi: Any, emulator: Emulator) -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}}
+    async with aapi.call_api("POST", url="configmaps", namespace="default", json=body,
+                             params={"dryRun": "All"}) as resp:
+        assert resp.status_code == 201 and resp.json()["metadata"]["uid"]
+    assert emulator.get("configmaps", "dry", "default") is None
+
+
+def test_finished_requests_are_not_kept(tmp_path: Path) -> None:
+    """kmock keeps every request for assertions; the emulator drops them once answered (else it slows down)."""
+    with Emulator(crds=[], kubeconfig=tmp_path / "kubeconfig") as emu:
+        api = kr8s.api(kubeconfig=str(emu.kubeconfig))
+        for i in range(20):
+            ConfigMap({"metadata": {"name": f"c{i}", "namespace": "default"}}, api=api).create()
+        assert emu.request_count("create", "configmaps") == 20
+        assert emu.handler is not None and list(emu.handler._requests) == []
+
+
+async def test_unserved_subresources_fall_through_to_kmock_reactions(aapi: Any, emulator: Emulator) -> None:
+    import kmock
+
+    emulator.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {}})
+    async with aapi.call_api("GET", url="pods/p/log", namespace="default", raise_for_status=False) as resp:
+        assert resp.status_code == 404
+    assert emulator.handler is not None
+    emulator.handler["get", kmock.subresource("log")] << b"scheduler started\n"
+    async with aapi.call_api("GET", url="pods/p/log", namespace="default") as resp:
+        assert resp.text == "scheduler started\n"
+    emulator.reset()  # drops reactions tests added
+    emulator.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"}, "spec": {}})
+    async with aapi.call_api("GET", url="pods/p/log", namespace="default", raise_for_status=False) as resp:
+        assert resp.status_code == 404
+
+
+async def test_async_context_manager_serves_without_blocking_the_test_loop(tmp_path: Path) -> None:
+    async with Emulator(crds=[], kubeconfig=tmp_path / "kubeconfig") as emu:
+        api = await kr8s.asyncio.api(kubeconfig=str(emu.kubeconfig))
+        namespaces = [ns.name async for ns in api.async_get("namespaces")]
+        assert "default" in namespaces
+        await api._session.aclose()
+
+
 async def test_strategic_merge_patch_merges_containers_by_name(aapi: Any, emulator: Emulator) -> None:
     emulator.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "smp", "namespace": "default"},
                      "spec": {"selector": {"matchLabels": {"app": "smp"}}, "template": {
@@ -373,15 +415,18 @@ def test_finalizers_hold_deletion_until_removed(api: kr8s.Api, ns: str, emulator
     assert emulator.get("configmaps", "f", ns) is None
 
 
-def test_namespace_deletion_removes_its_objects(api: kr8s.Api, ns: str, emulator: Emulator) -> None:
-    ConfigMap({"metadata": {"name": "inside", "namespace": ns}}, api=api).create()
-    Namespace.get(ns, api=api).delete()
-    terminating = emulator.get("namespaces", ns)
-    assert terminating is not None and terminating["status"]["phase"] == "Terminating"
+def test_namespace_deletion_removes_its_objects(api: kr8s.Api, emulator: Emulator) -> None:
+    namespace = Namespace({"metadata": {"name": "going", "finalizers": ["example.com/hold"]}}, api=api)
+    namespace.create()
+    ConfigMap({"metadata": {"name": "inside", "namespace": "going"}}, api=api).create()
+    namespace.delete()
+    assert emulator.get("namespaces", "going")["status"]["phase"] == "Terminating"  # type: ignore[index]
     with pytest.raises(kr8s.ServerError, match="being terminated"):
-        ConfigMap({"metadata": {"name": "late", "namespace": ns}}, api=api).create()
-    _wait_for(lambda: emulator.get("namespaces", ns) is None and emulator.objects("configmaps", ns) == [],
-              "the namespace and its contents to be deleted")
+        ConfigMap({"metadata": {"name": "late", "namespace": "going"}}, api=api).create()
+    _wait_for(lambda: emulator.objects("configmaps", "going") == [], "the namespace's contents to be deleted")
+    assert emulator.get("namespaces", "going") is not None  # held by its finalizer
+    namespace.patch({"metadata": {"finalizers": []}})
+    assert emulator.get("namespaces", "going") is None
 
 
 # ----------------------------------------------------------------------------------------- server-side apply

@@ -11,6 +11,7 @@ from rich.table import Table
 from ..client.diagnose import Check, doctor_checks, pod_is_ready
 from ..client.environment import Environment, detect
 from ..client.errors import ConnectError
+from ..controller.status import read_namespace_status
 from ..render.constants import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL
 from .app import app, console, err_console, fail
 
@@ -65,8 +66,22 @@ def _resources(container: dict[str, Any]) -> str:
     return f"{cpu} cpu, {memory} memory"
 
 
-def status_rows(env: Environment, snap: Any, probe: Any) -> list[tuple[str, str]]:
-    """The ``status`` table as (field, value) rows; ``probe`` may be None (scheduler not ready)."""
+def _controller_rows(managed: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """What the dask-kubeflow controller last reported for the namespace (its status ConfigMap)."""
+    if managed is None:
+        return []
+    when = f" (since {managed['lastTransitionTime']})" if managed.get("lastTransitionTime") else ""
+    rows = [("controller", f"{managed.get('phase') or 'unknown'}{when}: {managed.get('message') or '-'}")]
+    if managed.get("tier"):
+        rows.append(("applied tier", managed["tier"]))
+    if managed.get("lastError"):
+        rows.append(("last error", managed["lastError"]))
+    return rows
+
+
+def status_rows(env: Environment, snap: Any, probe: Any, managed: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The ``status`` table as (field, value) rows; ``probe`` may be None (scheduler not ready);
+    ``managed`` is the controller's status of the namespace (``read_namespace_status``), if readable."""
     cluster = snap.cluster or {}
     ns, name = snap.namespace, snap.name
     meta = cluster.get("metadata", {})
@@ -102,6 +117,7 @@ def status_rows(env: Environment, snap: Any, probe: Any) -> list[tuple[str, str]
         ("tier", tier),
         ("tier limits", "\n".join(limits)),
         ("dashboard", dashboard),
+        *_controller_rows(managed),
     ]
 
 
@@ -112,7 +128,7 @@ def status_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Show the namespace's Dask cluster: phase, scheduler, workers, size, tier and dashboard."""
-    from ..client.inspect import probe, snapshot
+    from ..client.inspection import probe, snapshot
 
     env = _kubernetes_env(namespace, cluster)
     snap = snapshot(env)
@@ -122,10 +138,14 @@ def status_cmd(
         err = snap.error
         raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}" if err else "the cluster could not be read; run `dask-kubeflow doctor`")
     live = probe(env, snap.cluster, timeout=timeout) if any(pod_is_ready(p) for p in snap.scheduler_pods) else None
+    try:
+        managed = read_namespace_status(env.namespace or "")
+    except Exception as err:  # the status is extra information: never hide the cluster's own status for it
+        managed = {"phase": "unknown", "message": f"could not read the controller's status: {err}"}
     table = Table(title=f"Dask cluster {env.namespace}/{env.cluster_name}", title_justify="left", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
-    for key, value in status_rows(env, snap, live):
+    for key, value in status_rows(env, snap, live, managed):
         table.add_row(key, value)
     console.print(table)
     if live is None or live.error:
@@ -151,7 +171,7 @@ def doctor_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
-    from ..client.inspect import check_access, probe, snapshot
+    from ..client.inspection import check_access, probe, snapshot
 
     env = detect(namespace=namespace, cluster_name=cluster)
     snap = access = live = None

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import typer
 
-from ..policy import PolicyError, NamespaceFacts, load_policy, resolve
-from ..policy import _is_label_key, _is_label_value  # the same label rules the policy applies
+from ..policy import (  # the same label rules the policy applies
+    NamespaceFacts,
+    PolicyError,
+    _is_label_key,
+    _is_label_value,
+    load_policy,
+    resolve,
+)
 from ..render import check_namespace_name, render_namespace, to_yaml
 from .app import app, err_console, fail
 

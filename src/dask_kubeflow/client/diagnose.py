@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .environment import Environment
-    from .inspect import ClusterSnapshot, ProbeResult
+    from .inspection import ClusterSnapshot, ProbeResult
 
 __all__ = [
     "Check",

@@ -188,6 +188,7 @@ def connect_kubernetes(
     with _spinner(progress, f"Connecting to Dask cluster {namespace}/{name}") as show:
         pods = run(scheduler_pods(name, namespace))
         while not any(pod_is_ready(p) for p in pods):
+            cluster = None  # re-read while waiting: its phase is part of what the spinner shows
             show(summarize_phase(the_cluster(), pods))
             if time.monotonic() >= deadline:
                 seen = run(events(namespace))

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kr8s.asyncio.objects import APIObject, new_class
-
 __all__ = ["Kind", "MANAGED_KINDS", "ObjectRef", "kind_of", "ref_of", "STATUS_KIND"]
 
 
@@ -28,10 +26,6 @@ class Kind:
     def version(self) -> str:
         return self.api_version.rpartition("/")[2]
 
-    @property
-    def kr8s_class(self) -> type[APIObject]:
-        return _classes[(self.api_version, self.kind)]
-
 
 MANAGED_KINDS: tuple[Kind, ...] = (
     Kind("kubernetes.dask.org/v1", "DaskCluster", "daskclusters"),
@@ -42,10 +36,6 @@ MANAGED_KINDS: tuple[Kind, ...] = (
 )
 STATUS_KIND = MANAGED_KINDS[-1]
 
-_classes: dict[tuple[str, str], type[APIObject]] = {
-    (k.api_version, k.kind): new_class(k.kind, k.api_version, namespaced=True, plural=k.plural)
-    for k in MANAGED_KINDS
-}
 _by_key = {(k.api_version, k.kind): k for k in MANAGED_KINDS}
 
 

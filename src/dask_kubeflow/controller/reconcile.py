@@ -7,10 +7,9 @@ deleted; an object of the same name made by someone else is reported and left al
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kr8s.asyncio import Api
 
@@ -18,13 +17,12 @@ from ..policy import NamespaceFacts, Policy, resolve
 from ..render import MANAGED_BY, MANAGED_BY_LABEL, RENDERED_KINDS, render_namespace
 from . import apply
 from .kinds import ObjectRef, ref_of
-from .quota import quota_problem
 from .livestate import LiveState, differs, keep_live_replicas, with_hash
+from .quota import quota_problem
 from .settings import OPT_OUT_LABEL, STATUS_CONFIGMAP
 
 __all__ = ["NamespaceInputs", "Plan", "Outcome", "plan", "reconcile"]
 
-log = logging.getLogger(__name__)
 _PRUNABLE = set(RENDERED_KINDS)
 
 
@@ -89,10 +87,6 @@ def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
     problem = quota_problem(shape, inputs.quotas, str(inputs.profile.get("name"))) or ""
     return Plan(desired, "Ready", tier=shape.tier, facts=facts, message=f"tier {shape.tier!r}: {names}",
                 problem=problem)
-
-
-class _Live(Protocol):
-    def __call__(self, namespace: str) -> dict[ObjectRef, dict[str, Any]]: ...
 
 
 def _ours(obj: Mapping[str, Any] | None) -> bool:

@@ -21,7 +21,7 @@ class ControllerSettings:
     policy_namespace: str = INSTALL_NAMESPACE
     policy_name: str = POLICY_CONFIGMAP
     policy_key: str = POLICY_KEY
-    workers: int = 16  # namespaces reconciled concurrently
+    workers: int = 8  # namespaces reconciled concurrently (more only adds HTTP pool overhead when CPU-bound)
     reload_rate: float = 50.0  # namespaces per second re-queued after a policy change or periodic resync
     resync_seconds: float = 600.0  # every namespace is looked at again this often (0 = never)
     request_timeout: float = 30.0  # seconds before an API call that got no answer is retried

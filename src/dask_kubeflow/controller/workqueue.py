@@ -41,6 +41,9 @@ class WorkQueue:
     def busy(self) -> int:
         return len(self._processing)
 
+    def is_processing(self, key: str) -> bool:
+        return key in self._processing
+
     def idle(self) -> bool:
         return not self._ready_at and not self._again and not self._processing
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from . import pages
 from .access_log import TARGET_KEY, USER_KEY
@@ -132,11 +133,11 @@ async def redirect_to_index(request: web.Request) -> web.Response:
 
 
 async def redirect_namespace(request: web.Request) -> web.Response:
-    raise web.HTTPFound(f"/dask/?ns={request.match_info['namespace']}")
+    raise web.HTTPFound(URL("/dask/").with_query(ns=request.match_info["namespace"]))
 
 
 async def redirect_cluster(request: web.Request) -> web.Response:
-    raise web.HTTPFound(f"{request.path}/status")
+    raise web.HTTPFound(request.rel_url.raw_path + "/status")  # percent-encoded: safe in a header
 
 
 async def clusters_index(request: web.Request) -> web.Response:

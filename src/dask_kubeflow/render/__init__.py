@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ..policy import ClusterShape, NamespaceFacts
+from . import constants as _constants
 from .constants import *  # noqa: F403  (the shared names are part of this module's API)
 from .constants import MANAGED_BY, MANAGED_BY_LABEL, PODDEFAULT_NAME, TIER_LABEL
 from .daskcluster import render_autoscaler, render_daskcluster
@@ -28,6 +29,7 @@ __all__ = [
     "notebook_env",
     "check_namespace_name",
     "to_yaml",
+    *_constants.__all__,
 ]
 
 

@@ -8,6 +8,42 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY",
+    "TIER_LABEL",
+    "FIELD_MANAGER",
+    "DASHBOARD_PREFIX_ANNOTATION",
+    "OPERATOR_CLUSTER_LABEL",
+    "OPERATOR_COMPONENT_LABEL",
+    "RENDERED_KINDS",
+    "PODDEFAULT_NAME",
+    "PODDEFAULT_SELECTOR_LABEL",
+    "ENV_NAMESPACE",
+    "ENV_DASHBOARD_LINK",
+    "ENV_SHUTDOWN_ON_CLOSE",
+    "ENV_CLUSTER",
+    "ENV_TIER",
+    "ENV_SCHEDULER_ADDRESS",
+    "ENV_SCHEDULER_ROUTES",
+    "ENV_SCHEDULER_PRELOAD",
+    "ENV_IDLE_AFTER_SECONDS",
+    "ENV_WORKER_PROCESSES",
+    "SCHEDULER_PORT",
+    "SCHEDULER_PORT_NAME",
+    "DASHBOARD_PORT",
+    "DASHBOARD_PORT_NAME",
+    "DASHBOARD_ROOT",
+    "INSTALL_NAMESPACE",
+    "OPERATOR_NAMESPACE",
+    "GATEWAY_SERVICE",
+    "GATEWAY_PORT",
+    "GATEWAY_PORT_NAME",
+    "GATEWAY_POD_LABELS",
+    "CONTROLLER_POD_LABELS",
+    "NAMESPACE_NAME_LABEL",
+]
+
 # -- labels and ownership -------------------------------------------------------------------------
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "dask-kubeflow"

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
+import yaml
 
 from . import discovery, errors, openapi, table
 from .errors import ApiError
@@ -29,6 +30,7 @@ from .selectors import Selection
 from .store import Store
 
 JSON = "application/json"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ACTIONS = {"get": kmock.action.FETCH, "list": kmock.action.LIST, "watch": kmock.action.WATCH,
             "create": kmock.action.CREATE, "patch": kmock.action.UPDATE, "update": kmock.action.UPDATE,
             "delete": kmock.action.DELETE}
@@ -87,7 +89,8 @@ def _manager(request: kmock.Request) -> str:
 
 
 def _respond(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"'.replace('\\"', '"') for w in warnings)} if warnings else None
+    escaped = ['299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in warnings or []]
+    headers = {"Warning": ", ".join(escaped)} if escaped else None
     return aiohttp.web.Response(body=json.dumps(body).encode(), status=status, content_type=JSON, headers=headers)
 
 
@@ -114,8 +117,12 @@ class ApiHandler(kmock.KubernetesScaffold):
         """kmock's entry point, with the Kubernetes path parsed here (kmock 0.8 fails on `/api/v1/namespaces`)."""
         body = await raw_request.read()
         try:
-            data = json.loads(body) if body else None
-        except ValueError:
+            if "yaml" in raw_request.headers.get("Content-Type", "") and "apply-patch" not in raw_request.headers.get(
+                    "Content-Type", ""):
+                data = yaml.load(body, Loader=_YAML_LOADER) if body else None
+            else:
+                data = json.loads(body) if body else None
+        except (ValueError, yaml.YAMLError):
             data = None
         route = parse_route(raw_request.path)
         params = dict(raw_request.query)

@@ -60,6 +60,7 @@ class Emulator:
         self.rules = RuleTable()
         self.faults = FaultTable()
         self.handler: ApiHandler | None = None
+        self._builtin_reactions: list[Any] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -114,6 +115,7 @@ class Emulator:
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
         self.handler = ApiHandler(store=self.store, rules=self.rules, faults=self.faults)
+        self._builtin_reactions = list(self.handler._payloads)  # kmock's own fallbacks; reset() keeps only these
         async with self.handler:
             runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler), handle_signals=False)
             await runner.setup()
@@ -182,24 +184,28 @@ class Emulator:
         return self.faults.add(Fault(verb, resource, status, count, namespace))
 
     def reset(self) -> None:
-        """Back to a fresh cluster: built-in namespaces and CRDs only; no rules, faults or counts.
+        """Back to a fresh cluster: built-in namespaces and CRDs only; no rules, faults, counts or kmock
+        reactions added by tests.
         Open watches are closed (clients reconnect and re-list, as after an API server restart)."""
-        self.store.close_all_watches()
-        self.store.clear(set(BUILTIN_NAMESPACES))
-        # Built-in CRDs are kept; CRDs created by tests are dropped with their objects.
-        crd_rt = self.registry.by_plural("apiextensions.k8s.io", "customresourcedefinitions")
-        assert crd_rt is not None
-        builtin = {doc["metadata"]["name"] for doc in _CRD_CACHE.get(self._crd_files, [])}
-        for crd in self.store.list(crd_rt, lambda o: True)[0]:
-            if crd["metadata"]["name"] not in builtin:
-                with self.store.lock:
+        # One critical section: a client reconnecting meanwhile waits, then lists the fresh state.
+        with self.store.lock:
+            self.store.close_all_watches()
+            self.rules.clear()
+            self.faults.clear()
+            if self.handler is not None:
+                self.handler._payloads[:] = self._builtin_reactions
+            self.store.clear(set(BUILTIN_NAMESPACES))
+            # Built-in CRDs are kept; CRDs created by tests are dropped with their objects.
+            crd_rt = self.registry.by_plural("apiextensions.k8s.io", "customresourcedefinitions")
+            assert crd_rt is not None
+            builtin = {doc["metadata"]["name"] for doc in _CRD_CACHE.get(self._crd_files, [])}
+            for crd in self.store.list(crd_rt, lambda o: True)[0]:
+                if crd["metadata"]["name"] not in builtin:
                     self.store._remove(crd_rt, crd)
-        self._seed()
-        self.rules.clear()
-        self.faults.clear()
-        if self.handler is not None:
-            self.handler.counts.clear()
-        self.store.changes.clear()
+            self._seed()
+            self.store.changes.clear()
+            if self.handler is not None:
+                self.handler.counts.clear()
 
     # ------------------------------------------------------------------ inspection
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -225,21 +231,24 @@ class Emulator:
                                     manager="emulator-test")
         return copy.deepcopy(created)
 
-    def _matching(self, resource: str | None, namespace: str | None, name: str | None,
-                  counter: Any, verbs: Iterable[str] | None = None, verb: str | None = None) -> int:
-        want = self.registry.find(resource.split("/")[0]).key + (
-            "/" + resource.split("/", 1)[1] if resource and "/" in resource else "") if resource else None
+    def _resource_key(self, resource: str | None) -> str | None:
+        """`pods`, `Pod`, `deployments.apps`, `pods/status` -> the key counters use (`pods`, `deployments.apps`)."""
+        if resource is None:
+            return None
+        plural, _, sub = resource.partition("/")
+        return self.registry.find(plural).key + (f"/{sub}" if sub else "")
+
+    def _matching(self, counter: Any, resource: str | None, namespace: str | None, name: str | None,
+                  verbs: Iterable[str] | None = None) -> int:
+        """Sum a counter keyed (verb, resource, namespace, name) or (resource, namespace, name) over a filter."""
+        want = self._resource_key(resource)
         total = 0
         for key, n in list(counter.items()):
-            if len(key) == 4:
-                v, res, ns, nm = key
-                if verb is not None and v != verb or verbs is not None and v not in verbs:
-                    continue
-            else:
-                res, ns, nm = key
-            if want is not None and res != want:
+            verb, (res, ns, nm) = (key[0], key[1:]) if len(key) == 4 else (None, key)
+            if verbs is not None and verb not in verbs:
                 continue
-            if namespace is not None and ns != namespace or name is not None and nm != name:
+            if (want is not None and res != want) or (namespace is not None and ns != namespace) \
+                    or (name is not None and nm != name):
                 continue
             total += n
         return total
@@ -248,13 +257,13 @@ class Emulator:
                       name: str | None = None) -> int:
         """How many API requests matched (verbs: get, list, watch, create, update, patch, delete, deletecollection)."""
         counts = self.handler.counts if self.handler is not None else {}
-        return self._matching(resource, namespace, name, counts, verb=verb)
+        return self._matching(counts, resource, namespace, name, verbs=None if verb is None else (verb,))
 
     def write_count(self, resource: str | None = None, namespace: str | None = None, name: str | None = None) -> int:
         """Write requests received (create/update/patch/delete/deletecollection), changed state or not."""
         counts = self.handler.counts if self.handler is not None else {}
-        return self._matching(resource, namespace, name, counts, verbs=WRITE_VERBS)
+        return self._matching(counts, resource, namespace, name, verbs=WRITE_VERBS)
 
     def change_count(self, resource: str | None = None, namespace: str | None = None, name: str | None = None) -> int:
         """Stored state changes (each one bumped the resourceVersion); no-op writes are not counted."""
-        return self._matching(resource, namespace, name, self.store.changes)
+        return self._matching(self.store.changes, resource, namespace, name)

@@ -390,7 +390,10 @@ class Store:
         if rt.kind == "CustomResourceDefinition":
             self.registry.add(resource_from_crd(new))
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            self._remove(rt, new)
+            if rt.kind == "Namespace":
+                self._finish_namespace(new)  # only once its contents are gone
+            else:
+                self._remove(rt, new)
         return new
 
     @staticmethod
@@ -561,28 +564,24 @@ class Store:
             self._orphan(uid)
         elif policy == "Foreground" and self._dependents.get(uid):
             finalizers.append("foregroundDeletion")
-        if rt.kind == "Namespace":
-            finalizers = finalizers or []
-        if finalizers or rt.kind == "Namespace":
-            new = copy.deepcopy(obj)
-            new["metadata"]["deletionTimestamp"] = ssa.now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
+        # Namespaces always pass through Terminating (their contents go first); others only when finalized.
+        if not finalizers and rt.kind != "Namespace":
+            self._remove(rt, obj)
+            return obj
+        new = copy.deepcopy(obj)
+        new["metadata"]["deletionTimestamp"] = ssa.now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        if finalizers:
             new["metadata"]["finalizers"] = finalizers
-            if rt.kind == "Namespace":
-                new["status"] = {"phase": "Terminating"}
-                new["metadata"]["finalizers"] = finalizers or []
-            if not finalizers and rt.kind != "Namespace":
-                self._remove(rt, obj)
-                return obj
-            self._put(rt, obj, new)
-            if policy == "Foreground":
-                self._collect(uid, "Background")
-                self._release_foreground(rt, new)
-            if rt.kind == "Namespace":
-                self._defer(NAMESPACE_DRAIN_DELAY, lambda: self._drain_namespace_named(new["metadata"]["name"]))
-            return new
-        self._remove(rt, obj)
-        return obj
+        if rt.kind == "Namespace":
+            new["status"] = {"phase": "Terminating"}
+        self._put(rt, obj, new)
+        if policy == "Foreground":
+            self._collect(uid, "Background")
+            self._release_foreground(rt, new)
+        if rt.kind == "Namespace":
+            self._defer(NAMESPACE_DRAIN_DELAY, lambda: self._drain_namespace_named(new["metadata"]["name"]))
+        return new
 
     def _remove(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]

@@ -1,6 +1,7 @@
 """The local pod runner: a stand-in kubelet that runs Dask pods as local processes. See runner.py and
 tests/harness/README.md for what it does and does not emulate."""
 
-from .runner import PodProcess, PodRunner, running_pids
+from .runner import PodRunner, running_pids
+from .state import PodProcess
 
 __all__ = ["PodProcess", "PodRunner", "running_pids"]

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import hashlib
 import json
 import logging
-import secrets
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,119 +33,17 @@ import kr8s.asyncio
 
 from . import podnet
 from .addresses import LoopbackBlock
-from .commands import LocalCommand, UnsupportedContainer, container_env, local_command
+from .commands import UnsupportedContainer, container_env, local_command
+from .manifests import container_event, owner_uid, pod_for_deployment, selector_matches, status_patch
 from .probes import probe_once, probe_timing
-from .processes import is_alive, process_tree, start_process, stop_process
-from .status import NODE_NAME, ContainerView, deployment_status, pod_status, timestamp
+from .processes import is_alive, start_process, stop_process
+from .state import ContainerRun, PodProcess, PodRun
+from .status import deployment_status, pod_status
 
-log = logging.getLogger("podrunner")
 
 CHILD_SITE = Path(__file__).parent / "child_site"
 GRACE_CAP_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class PodProcess:
-    """One container process the runner started (the PID of the container's main process)."""
-
-    namespace: str
-    pod: str
-    container: str
-    pid: int
-    pod_ip: str
-    argv: tuple[str, ...]
-    labels: Mapping[str, str]
-    log_path: Path
-
-    def tree(self) -> list[int]:
-        """The PID and its live descendants (a Dask worker's nanny spawns the worker)."""
-        return process_tree(self.pid)
-
-
-@dataclass
-class _Container:
-    spec: dict[str, Any]
-    command: LocalCommand | None
-    env: dict[str, str]
-    log_path: Path
-    error: str | None = None
-    popen: subprocess.Popen[bytes] | None = None
-    started_at: float | None = None
-    restart_count: int = 0
-    exit_code: int | None = None
-    finished_at: float | None = None
-    next_start: float = 0.0
-    backoff: float = 0.0
-    ready: bool = False
-    done: bool = False
-    probe_task: asyncio.Task[None] | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.spec.get("name", "?"))
-
-    def view(self) -> ContainerView:
-        image = str(self.spec.get("image", ""))
-        if self.error:
-            return ContainerView(self.name, image, "waiting", False, 0, reason="RunContainerError", message=self.error)
-        if self.popen is not None and self.popen.poll() is None:
-            return ContainerView(
-                self.name, image, "running", self.ready, self.restart_count, started_at=self.started_at, pid=self.popen.pid
-            )
-        if self.done:
-            return ContainerView(
-                self.name, image, "terminated", False, self.restart_count,
-                exit_code=self.exit_code, finished_at=self.finished_at,
-                reason="Completed" if self.exit_code == 0 else "Error",
-            )
-        if self.exit_code is not None:
-            return ContainerView(
-                self.name, image, "waiting", False, self.restart_count, reason="CrashLoopBackOff",
-                message=f"back-off restarting: exited with code {self.exit_code}; log {self.log_path}",
-            )
-        return ContainerView(self.name, image, "waiting", False, self.restart_count, reason="ContainerCreating")
-
-
-@dataclass
-class _Pod:
-    namespace: str
-    name: str
-    uid: str
-    ip: str
-    labels: dict[str, str]
-    restart_policy: str
-    grace: float
-    start_time: float
-    containers: list[_Container]
-    transitions: dict[str, float] = field(default_factory=dict)
-    last_ready: bool | None = None
-    stopping: bool = False
-
-
-def _owner_uid(obj: Mapping[str, Any]) -> str | None:
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref.get("uid")
-    return None
-
-
-def _matches(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
-
-
-def _template_hash(template: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
-    return "".join(c for c in digest if c in "bcdfghjklmnpqrstvwxz2456789")[:10] or digest[:10]
-
-
-def _status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning status `old` into `new` (keys that went away are nulled)."""
-    patch = dict(new)
-    for key in old or {}:
-        if key not in new:
-            patch[key] = None
-    return patch
 
 
 class PodRunner:
@@ -173,8 +67,9 @@ class PodRunner:
         self.errors: list[str] = []
         self.history: list[PodProcess] = []
         self._block: LoopbackBlock | None = None
-        self._pods: dict[str, _Pod] = {}
+        self._pods: dict[str, PodRun] = {}
         self._service_ips: dict[str, str] = {}
+        self._port_warnings: set[str] = set()
         self._dns = podnet.DnsTable()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -185,6 +80,7 @@ class PodRunner:
         self._start_error: BaseException | None = None
         self._stop_tasks: set[asyncio.Task[None]] = set()
         self._log_handler: logging.Handler | None = None
+        self.log = logging.getLogger(f"podrunner.{id(self):x}")
         podnet.write_table(str(self.dns_table_path), self._dns)
 
     # ------------------------------------------------------------------ public API
@@ -193,8 +89,8 @@ class PodRunner:
         self._block = LoopbackBlock()
         self._log_handler = logging.FileHandler(self.log_path)
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(self._log_handler)
-        log.setLevel(logging.INFO)
+        self.log.addHandler(self._log_handler)
+        self.log.setLevel(logging.INFO)
         self._thread = threading.Thread(target=self._thread_main, name="local-pod-runner", daemon=True)
         self._thread.start()
         atexit.register(self._kill_everything)
@@ -204,7 +100,7 @@ class PodRunner:
                 f"the local pod runner could not reach the Kubernetes API ({self.kubeconfig}): "
                 f"{self._start_error!r}; see {self.log_path}"
             )
-        log.info("pod runner started: pod addresses 127.%s.0.0/16, DNS table %s", self._block.octet, self.dns_table_path)
+        self.log.info("pod runner started: pod addresses 127.%s.0.0/16, DNS table %s", self._block.octet, self.dns_table_path)
         return self
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -221,7 +117,7 @@ class PodRunner:
         if self._block:
             self._block.close()
         if self._log_handler:
-            log.removeHandler(self._log_handler)
+            self.log.removeHandler(self._log_handler)
             self._log_handler.close()
         atexit.unregister(self._kill_everything)
 
@@ -290,7 +186,7 @@ class PodRunner:
         except BaseException as exc:  # noqa: BLE001 - reported to the starter
             self._start_error = self._start_error or exc
             self._started.set()
-            log.exception("pod runner stopped with an error")
+            self.log.exception("pod runner stopped with an error")
         finally:
             self._loop.close()
 
@@ -336,11 +232,11 @@ class PodRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the periodic resync covers the gap
-                log.info("watch of %s ended (%r); watching again", kind, exc)
+                self.log.info("watch of %s ended (%r); watching again", kind, exc)
             await asyncio.sleep(0.2)
 
     def _error(self, message: str) -> None:
-        log.error(message)
+        self.log.error(message)
         self.errors.append(message)
 
     def _kill_everything(self) -> None:
@@ -370,7 +266,7 @@ class PodRunner:
             meta = dep["metadata"]
             if meta.get("deletionTimestamp"):
                 continue
-            owned = [p for p in pods if _owner_uid(p) == meta["uid"] and not p["metadata"].get("deletionTimestamp")]
+            owned = [p for p in pods if owner_uid(p) == meta["uid"] and not p["metadata"].get("deletionTimestamp")]
             replicas = dep.get("spec", {}).get("replicas")
             wanted = 1 if replicas is None else int(replicas)
             for _ in range(wanted - len(owned)):
@@ -393,39 +289,12 @@ class PodRunner:
             self._wake.set()
 
     async def _create_pod(self, dep: Mapping[str, Any]) -> None:
+        body = pod_for_deployment(dep)
         meta = dep["metadata"]
-        template = dep.get("spec", {}).get("template", {})
-        tmeta = template.get("metadata", {})
-        pod_hash = _template_hash(template)
-        spec = json.loads(json.dumps(template.get("spec", {})))
-        spec.setdefault("restartPolicy", "Always")
-        spec.setdefault("terminationGracePeriodSeconds", 30)
-        spec["nodeName"] = NODE_NAME
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{meta['name']}-{pod_hash}-{secrets.token_hex(3)[:5]}",
-                "namespace": meta["namespace"],
-                "labels": {**(tmeta.get("labels") or {}), "pod-template-hash": pod_hash},
-                "annotations": dict(tmeta.get("annotations") or {}),
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": spec,
-        }
         pod = await kr8s.asyncio.objects.Pod(body, api=self.api)
         try:
             await pod.async_create()
-            log.info("deployment %s/%s: created pod %s", meta["namespace"], meta["name"], body["metadata"]["name"])
+            self.log.info("deployment %s/%s: created pod %s", meta["namespace"], meta["name"], body["metadata"]["name"])
         except kr8s.ServerError as exc:
             self._error(f"could not create a pod for deployment {meta['namespace']}/{meta['name']}: {exc}")
 
@@ -444,7 +313,7 @@ class PodRunner:
         }[kind]
         target = await cls(dict(obj), api=self.api)
         try:
-            await target.async_patch({"status": _status_patch(obj.get("status"), status)}, subresource="status")
+            await target.async_patch({"status": status_patch(obj.get("status"), status)}, subresource="status")
         except kr8s.NotFoundError:
             pass
 
@@ -471,10 +340,10 @@ class PodRunner:
                 await self._patch_status("pods", pod, status)
         for uid, local in list(self._pods.items()):
             if uid not in seen and not local.stopping:
-                log.info("pod %s/%s was deleted: stopping its processes", local.namespace, local.name)
+                self.log.info("pod %s/%s was deleted: stopping its processes", local.namespace, local.name)
                 self._begin_stop(local)
 
-    def _pod_status(self, pod: _Pod) -> dict[str, Any]:
+    def _pod_status(self, pod: PodRun) -> dict[str, Any]:
         views = [c.view() for c in pod.containers]
         status = pod_status(
             views=views, restart_policy=pod.restart_policy, pod_ip=pod.ip, start_time=pod.start_time, transitions=pod.transitions
@@ -489,7 +358,7 @@ class PodRunner:
             )
         return status
 
-    async def _admit(self, pod: Mapping[str, Any]) -> _Pod:
+    async def _admit(self, pod: Mapping[str, Any]) -> PodRun:
         assert self._block is not None
         meta = pod["metadata"]
         spec = pod.get("spec", {})
@@ -502,11 +371,11 @@ class PodRunner:
             try:
                 env = container_env(cspec, pod, ip)
                 command = local_command(cspec, env, ip, self.bin_dir)
-                containers.append(_Container(cspec, command, self._process_env(pod, ip, pod_dir, env), log_path))
+                containers.append(ContainerRun(cspec, command, self._process_env(pod, ip, pod_dir, env), log_path))
             except UnsupportedContainer as exc:
                 self._error(f"pod {meta['namespace']}/{meta['name']}: {exc}")
-                containers.append(_Container(cspec, None, {}, log_path, error=str(exc)))
-        local = _Pod(
+                containers.append(ContainerRun(cspec, None, {}, log_path, error=str(exc)))
+        local = PodRun(
             namespace=meta["namespace"],
             name=meta["name"],
             uid=meta["uid"],
@@ -520,7 +389,7 @@ class PodRunner:
         local.transitions.update(PodScheduled=local.start_time, Initialized=local.start_time)
         with self._lock:
             self._pods[local.uid] = local
-        log.info("pod %s/%s admitted with address %s", local.namespace, local.name, ip)
+        self.log.info("pod %s/%s admitted with address %s", local.namespace, local.name, ip)
         for c in containers:
             if c.command is not None and "readinessProbe" in c.spec:
                 c.probe_task = asyncio.create_task(self._probe_loop(local, c))
@@ -545,7 +414,7 @@ class PodRunner:
         env["PYTHONPATH"] = ":".join(python_path)
         return env
 
-    async def _supervise(self, pod: _Pod) -> None:
+    async def _supervise(self, pod: PodRun) -> None:
         """Start containers that should run; notice exits and schedule restarts with back-off."""
         now = time.monotonic()
         for c in pod.containers:
@@ -563,11 +432,11 @@ class PodRunner:
                 restart = pod.restart_policy == "Always" or (pod.restart_policy == "OnFailure" and code != 0)
                 if not restart:
                     c.done = True
-                    log.info("pod %s/%s container %s exited with %s", pod.namespace, pod.name, c.name, code)
+                    self.log.info("pod %s/%s container %s exited with %s", pod.namespace, pod.name, c.name, code)
                     continue
                 c.backoff = min(max(1.0, c.backoff * 2), BACKOFF_CAP_SECONDS)
                 c.next_start = now + c.backoff
-                log.warning(
+                self.log.warning(
                     "pod %s/%s container %s exited with code %s; restarting in %.0fs (log: %s)",
                     pod.namespace, pod.name, c.name, code, c.backoff, c.log_path,
                 )
@@ -575,7 +444,7 @@ class PodRunner:
             if now >= c.next_start:
                 await self._start_container(pod, c)
 
-    async def _start_container(self, pod: _Pod, c: _Container) -> None:
+    async def _start_container(self, pod: PodRun, c: ContainerRun) -> None:
         assert c.command is not None
         if c.started_at is not None:
             c.restart_count += 1
@@ -587,9 +456,9 @@ class PodRunner:
         self.history.append(
             PodProcess(pod.namespace, pod.name, c.name, popen.pid, pod.ip, c.command.argv, dict(pod.labels), c.log_path)
         )
-        log.info("pod %s/%s container %s started: pid %s: %s", pod.namespace, pod.name, c.name, popen.pid, " ".join(c.command.argv))
+        self.log.info("pod %s/%s container %s started: pid %s: %s", pod.namespace, pod.name, c.name, popen.pid, " ".join(c.command.argv))
 
-    async def _probe_loop(self, pod: _Pod, c: _Container) -> None:
+    async def _probe_loop(self, pod: PodRun, c: ContainerRun) -> None:
         probe = c.spec["readinessProbe"]
         delay, period, success_needed, failure_limit = probe_timing(probe)
         successes = failures = 0
@@ -610,7 +479,7 @@ class PodRunner:
                 successes, failures, last_posted = successes + 1, 0, None
                 if not c.ready and successes >= success_needed:
                     c.ready = True
-                    log.info("pod %s/%s container %s ready (%s)", pod.namespace, pod.name, c.name, why)
+                    self.log.info("pod %s/%s container %s ready (%s)", pod.namespace, pod.name, c.name, why)
                     self._wake_soon()
             else:
                 successes, failures = 0, failures + 1
@@ -619,44 +488,29 @@ class PodRunner:
                     await self._post_event(pod, c, "Unhealthy", f"Readiness probe failed: {why}")
                 if c.ready and failures >= failure_limit:
                     c.ready = False
-                    log.info("pod %s/%s container %s not ready (%s)", pod.namespace, pod.name, c.name, why)
+                    self.log.info("pod %s/%s container %s not ready (%s)", pod.namespace, pod.name, c.name, why)
                     self._wake_soon()
             await asyncio.sleep(period)
 
-    async def _post_event(self, pod: _Pod, c: _Container, reason: str, message: str) -> None:
+    async def _post_event(self, pod: PodRun, c: ContainerRun, reason: str, message: str) -> None:
         """A Warning Event about a container, as the kubelet posts one (`kubectl get events` shows it)."""
-        now = timestamp(time.time())
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{pod.name}.{secrets.token_hex(8)}", "namespace": pod.namespace},
-            "involvedObject": {
-                "apiVersion": "v1", "kind": "Pod", "name": pod.name, "namespace": pod.namespace, "uid": pod.uid,
-                "fieldPath": f"spec.containers{{{c.name}}}",
-            },
-            "reason": reason,
-            "message": message,
-            "type": "Warning",
-            "count": 1,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "source": {"component": "kubelet", "host": NODE_NAME},
-            "reportingComponent": "kubelet",
-            "reportingInstance": NODE_NAME,
-        }
+        body = container_event(
+            namespace=pod.namespace, pod=pod.name, pod_uid=pod.uid, container=c.name,
+            reason=reason, message=message, now=time.time(),
+        )
         try:
             event = await kr8s.asyncio.objects.Event(body, api=self.api)
             await event.async_create()
         except (kr8s.ServerError, kr8s.NotFoundError) as exc:
-            log.info("could not post event %s for %s/%s: %s", reason, pod.namespace, pod.name, exc)
+            self.log.info("could not post event %s for %s/%s: %s", reason, pod.namespace, pod.name, exc)
 
-    def _begin_stop(self, pod: _Pod, finish_deletion: Mapping[str, Any] | None = None) -> None:
+    def _begin_stop(self, pod: PodRun, finish_deletion: Mapping[str, Any] | None = None) -> None:
         pod.stopping = True
         task = asyncio.create_task(self._stop_pod(pod, finish_deletion))
         self._stop_tasks.add(task)
         task.add_done_callback(self._stop_tasks.discard)
 
-    async def _stop_pod(self, pod: _Pod, finish_deletion: Mapping[str, Any] | None = None) -> None:
+    async def _stop_pod(self, pod: PodRun, finish_deletion: Mapping[str, Any] | None = None) -> None:
         pod.stopping = True
         for c in pod.containers:
             if c.probe_task:
@@ -667,11 +521,25 @@ class PodRunner:
             for c in running:
                 c.popen = None
             self._pods.pop(pod.uid, None)
-        log.info("pod %s/%s stopped (%d processes)", pod.namespace, pod.name, len(running))
+        self.log.info("pod %s/%s stopped (%d processes)", pod.namespace, pod.name, len(running))
         if finish_deletion is not None and not self._stopping:
             # The kubelet's last word on a gracefully deleted pod: remove the object for good.
             await self._delete(finish_deletion, force=True)
         self._wake_soon()
+
+    def _warn_port_mismatch(self, svc: Mapping[str, Any], pod: PodRun) -> None:
+        """Service names resolve to pod addresses (no virtual IP), so a port mapping cannot be honoured: say so once."""
+        meta = svc["metadata"]
+        for port in svc.get("spec", {}).get("ports") or []:
+            target = _container_port(port.get("targetPort", port.get("port")), pod)
+            key = f"{meta['uid']}:{port.get('port')}"
+            if target is not None and target != port.get("port") and key not in self._port_warnings:
+                self._port_warnings.add(key)
+                self._error(
+                    f"Service {meta['namespace']}/{meta['name']} maps port {port.get('port')} to container port "
+                    f"{target}; the local pod runner resolves Service names to pod addresses without a virtual "
+                    f"IP, so clients must connect to {target}. Give the Service port the container's number."
+                )
 
     async def _reconcile_services(self, services: list[dict[str, Any]]) -> None:
         assert self._block is not None
@@ -684,19 +552,34 @@ class PodRunner:
             if "loadBalancer" not in (svc.get("status") or {}):
                 await self._patch_status("services", svc, {**(svc.get("status") or {}), "loadBalancer": {}})
             selector = spec.get("selector")
-            endpoints = [
-                p.ip for p in pods
-                if p.namespace == meta["namespace"] and not p.stopping and p.last_ready and _matches(selector, p.labels)
+            ready = [
+                p for p in pods
+                if p.namespace == meta["namespace"] and not p.stopping and p.last_ready and selector_matches(selector, p.labels)
             ]
+            if ready:
+                self._warn_port_mismatch(svc, ready[0])
+            endpoints = [p.ip for p in ready]
             if not endpoints and spec.get("clusterIP") != "None":
                 # Like a ClusterIP with no ready endpoints: the name resolves, connections are refused.
-                endpoints = [self._service_ips.setdefault(meta["uid"], self._block.allocate())]
+                if meta["uid"] not in self._service_ips:
+                    self._service_ips[meta["uid"]] = self._block.allocate()
+                endpoints = [self._service_ips[meta["uid"]]]
             table.setdefault(meta["namespace"], {})[meta["name"]] = sorted(endpoints)
         new = podnet.DnsTable(table)
         if new.services != self._dns.services:
             self._dns = new
             podnet.write_table(str(self.dns_table_path), new)
-            log.info("cluster DNS now: %s", json.dumps(new.services, sort_keys=True))
+            self.log.info("cluster DNS now: %s", json.dumps(new.services, sort_keys=True))
+
+
+def _container_port(target: Any, pod: PodRun) -> int | None:
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        return int(target)
+    for c in pod.containers:
+        for port in c.spec.get("ports") or []:
+            if port.get("name") == target:
+                return int(port["containerPort"])
+    return None
 
 
 def running_pids(processes: Iterable[PodProcess]) -> set[int]:
