@@ -13,12 +13,15 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
+
+import psutil
 
 from dask_kubeflow import connect
 from dask_kubeflow.client.local import machine_cores
 from dask_kubeflow.demo.corpus import write_synthetic_corpus
-from dask_kubeflow.demo.run import run_distributed, run_local_scheduler, run_serial, warm_up
+from dask_kubeflow.demo.run import run_distributed, run_local_scheduler, run_serial_isolated, warm_up
 
 
 def distributed(layout: str):
@@ -33,6 +36,19 @@ def distributed(layout: str):
     return run
 
 
+def wait_for_quiet(deadline: float = 60.0) -> None:
+    """Let the previous configuration's processes finish exiting before timing the next one."""
+    me = psutil.Process()
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        children = [c for c in me.children(recursive=True)
+                    if "multiprocessing.resource_tracker" not in " ".join(c.cmdline())]
+        if not children:
+            return
+        psutil.wait_procs(children, timeout=1)
+    raise RuntimeError("processes of the previous configuration did not exit within a minute")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=6400)
@@ -42,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = machine_cores()
     configs = {
-        "serial (1 process, 1 thread)": lambda p: (run_serial(p), "1×1"),
+        "serial (1 process, 1 thread)": lambda p: (run_serial_isolated(p), "1×1"),
         "dask threads scheduler": lambda p: (run_local_scheduler(p, "threads", cores), f"1×{cores}"),
         "dask processes scheduler": lambda p: (run_local_scheduler(p, "processes", cores), f"{cores}×1"),
         "distributed, layout=processes": distributed("processes"),
@@ -56,6 +72,7 @@ def main() -> None:
         summaries = set()
         for round_ in range(args.rounds):
             for name, run in configs.items():
+                wait_for_quiet()
                 result, shapes[name] = run(paths)
                 seconds[name].append(result.seconds)
                 summaries.add(repr(result.summary))

@@ -21,20 +21,16 @@ KUBERNETES_VERSION = "1.37.0"
 DASK_CRDS = (Path(dask_kubernetes.__file__).parent / "operator" / "deployment" / "helm"
              / "dask-kubernetes-operator" / "crds")
 _REPO = Path(__file__).resolve().parents[2]
-# Kubeflow/Istio CRDs: a vendored copy in the repo if present, else the shared reference data.
-KUBEFLOW_CRD_DIRS = (_REPO / "reference" / "kubeflow" / "crds", Path("/work/shared/reference/kubeflow/crds"))
+# Kubeflow/Istio CRDs, vendored from kubeflow/manifests 26.03 and Istio 1.29.
+KUBEFLOW_CRD_DIR = _REPO / "reference" / "kubeflow" / "crds"
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 def kubeflow_crd_dir() -> Path:
-    for directory in KUBEFLOW_CRD_DIRS:
-        if directory.is_dir():
-            return directory
-    raise FileNotFoundError(
-        f"Kubeflow/Istio reference CRDs not found in {' or '.join(map(str, KUBEFLOW_CRD_DIRS))}; "
-        f"copy kubeflow/manifests' CRDs there"
-    )
+    if not KUBEFLOW_CRD_DIR.is_dir():
+        raise FileNotFoundError(f"the Kubeflow/Istio reference CRDs are missing from {KUBEFLOW_CRD_DIR}")
+    return KUBEFLOW_CRD_DIR
 
 
 def _strict(node: Any) -> Any:

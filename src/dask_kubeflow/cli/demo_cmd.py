@@ -13,7 +13,7 @@ from rich.table import Table
 from ..client import LAYOUTS, connect
 from ..client.local import machine_cores
 from ..demo.corpus import expand_corpus, synthetic_shards, write_synthetic_corpus
-from ..demo.run import Timed, run_distributed, run_local_scheduler, run_serial, warm_up
+from ..demo.run import Timed, run_distributed, run_local_scheduler, run_serial_isolated, warm_up
 from ..policy import PolicyError
 from .app import app, console, fail
 
@@ -33,8 +33,8 @@ def _timed(progress: Progress, label: str, shards: list[str], run) -> Timed:  # 
 @app.command()
 def demo(
     corpus: str = typer.Option(None, help="glob of text files, one document per line (read on the workers); default: a synthetic corpus"),
-    documents: int = typer.Option(48_000, min=1, help="documents in the synthetic corpus"),
-    shards: int = typer.Option(24, min=1, help="files (tasks) the synthetic corpus is split into"),
+    documents: int = typer.Option(8_000, min=1, help="documents in the synthetic corpus"),
+    shards: int = typer.Option(16, min=1, help="files (tasks) the synthetic corpus is split into"),
     seed: int = typer.Option(2026, help="seed of the synthetic corpus: same seed, same corpus"),
     top: int = typer.Option(10, min=1, max=100, help="how many top terms and bigrams to print"),
     layout: str = typer.Option("processes", help=f"embedded cluster only: {', '.join(LAYOUTS)}; processes wins for this GIL-bound work (benchmarks/README.md)"),
@@ -75,7 +75,8 @@ def demo(
         results: list[Timed] = []
         with _progress() as progress:
             results.append(_timed(progress, "distributed", paths, lambda cb: run_distributed(client, paths, top=top, progress=cb)))
-            results.append(_timed(progress, "serial", paths, lambda cb: run_serial(paths, top=top, progress=cb)))
+        with console.status("Timing the serial baseline (same function, one process, one thread)…"):
+            results.append(run_serial_isolated(paths, top=top))
         if compare:
             cores = machine_cores()
             with console.status("Timing Dask's threaded and multiprocessing schedulers…"):

@@ -90,7 +90,7 @@ def _from_configmap(namespace: str, body: dict[str, Any] | None) -> dict[str, An
 
 
 async def read_namespace_status_async(namespace: str, api: Api | None = None) -> dict[str, Any]:
-    """The controller's status of ``namespace`` (see /work/notes/interfaces.md for the keys)."""
+    """The controller's status of ``namespace`` (keys: see ``_from_configmap``)."""
     import kr8s.asyncio
 
     api = api or await kr8s.asyncio.api()

@@ -15,18 +15,15 @@ from .schema import CrdSchema
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SITE = Path(__import__("dask_kubernetes").__file__).parent
 DASK_CRD_DIR = _SITE / "operator" / "deployment" / "helm" / "dask-kubernetes-operator" / "crds"
-KUBEFLOW_CRD_DIR = Path("/work/shared/reference/kubeflow/crds")
+KUBEFLOW_CRD_DIR = Path(__file__).resolve().parents[3] / "reference" / "kubeflow" / "crds"  # vendored
 
 
 def default_crd_files() -> list[Path]:
     """The dask-kubernetes wheel's four CRDs plus the Kubeflow/Istio reference CRDs."""
-    files = sorted(DASK_CRD_DIR.glob("*.yaml"))
-    here = Path(__file__).resolve().parents[3] / "reference" / "kubeflow" / "crds"  # vendored copy, if any
-    for directory in (here, KUBEFLOW_CRD_DIR):
-        if directory.is_dir():
-            files += sorted(directory.glob("*.yaml"))
-            break
-    return files
+    kubeflow = sorted(KUBEFLOW_CRD_DIR.glob("*.yaml"))
+    if not kubeflow:
+        raise FileNotFoundError(f"the Kubeflow/Istio reference CRDs are missing from {KUBEFLOW_CRD_DIR}")
+    return sorted(DASK_CRD_DIR.glob("*.yaml")) + kubeflow
 
 
 @dataclass(frozen=True)
