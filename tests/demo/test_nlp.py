@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from distributed import Client
 
-from dask_kubeflow.demo.corpus import read_documents, write_synthetic_corpus
+from dask_kubeflow.demo.corpus import write_synthetic_corpus
 from dask_kubeflow.demo.nlp import Counts, merge_counts, summarize, tokenize
 from dask_kubeflow.demo.run import run_distributed, run_local_scheduler, run_serial
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -13,7 +14,7 @@ from rich.table import Table
 from ..client import LAYOUTS, connect
 from ..client.local import machine_cores
 from ..demo.corpus import expand_corpus, synthetic_shards, write_synthetic_corpus
-from ..demo.run import Timed, run_distributed, run_local_scheduler, run_serial_isolated, warm_up
+from ..demo.run import ProgressCallback, Timed, run_distributed, run_local_scheduler, run_serial_isolated, warm_up
 from ..policy import PolicyError
 from .app import app, console, fail
 
@@ -23,7 +24,7 @@ def _progress() -> Progress:
                     console=console, transient=True)
 
 
-def _timed(progress: Progress, label: str, shards: list[str], run) -> Timed:  # type: ignore[no-untyped-def]
+def _timed(progress: Progress, label: str, shards: list[str], run: Callable[[ProgressCallback], Timed]) -> Timed:
     task = progress.add_task(label, total=len(shards))
     result = run(lambda n: progress.advance(task, n))
     progress.remove_task(task)

@@ -7,18 +7,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..policy import ClusterShape, PolicyError, load_policy
+from ..policy import ClusterShape, Policy, PolicyError, Resources, load_policy
 from .app import app, console, err_console
 
 policy_app = typer.Typer(help="Check the platform policy file.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 
-def _resources(res) -> str:  # type: ignore[no-untyped-def]
+def _resources(res: Resources) -> str:
     return f"{res.requests.cpu or '-'}/{res.limits.cpu or '-'} cpu\n{res.requests.memory or '-'}/{res.limits.memory or '-'} mem"
 
 
-def _match(shape: ClusterShape, policy) -> str:  # type: ignore[no-untyped-def]
+def _match(shape: ClusterShape, policy: Policy) -> str:
     tier = next((t for t in policy.tiers if t.name == shape.tier), None)
     if tier is None:
         return "every other namespace"
