@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-__all__ = ["QuantityError", "parse_quantity", "to_bytes", "to_cores", "format_bytes"]
+__all__ = ["QuantityError", "parse_quantity", "to_bytes", "to_cores"]
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
@@ -46,12 +46,3 @@ def to_bytes(value: str | int | float) -> int:
 def to_cores(value: str | int | float) -> float:
     return float(parse_quantity(value))
 
-
-def format_bytes(n: int | float) -> str:
-    """Human-readable binary size, e.g. 4294967296 -> '4.0 GiB'."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import psutil
+from dask.utils import format_bytes
 from distributed import Client
 
 from ..policy import ClusterShape
-from ..quantity import format_bytes
 
 Layout = Literal["policy", "processes", "threads"]
 LAYOUTS: tuple[Layout, ...] = ("policy", "processes", "threads")

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from dask.utils import format_bytes
+
 from ..policy import ClusterShape
-from ..quantity import QuantityError, format_bytes, parse_quantity
+from ..quantity import QuantityError, parse_quantity
 
 __all__ = ["quota_problem"]
 
