@@ -19,15 +19,21 @@ from pathlib import Path
 import psutil
 
 from dask_kubeflow import connect
-from dask_kubeflow.client.local import machine_cores
+from dask_kubeflow.client.local import fit_layout, machine_cores
 from dask_kubeflow.demo.corpus import write_synthetic_corpus
-from dask_kubeflow.demo.run import run_distributed, run_local_scheduler, run_serial_isolated, warm_up
+from dask_kubeflow.demo.run import (
+    run_distributed,
+    run_local_scheduler,
+    run_serial_isolated,
+    warm_up,
+)
+from dask_kubeflow.policy import Policy
 
 
 def distributed(layout: str):
     def run(paths: list[str]):
-        with connect(local=True, layout=layout) as client:  # type: ignore[arg-type]
-            client.wait_for_workers(len(client.scheduler_info(n_workers=-1)["workers"]) or 1)
+        workers = fit_layout(Policy.builtin().default_shape(), layout).n_workers  # type: ignore[arg-type]
+        with connect(local=True, layout=layout, wait_for_workers=workers) as client:  # type: ignore[arg-type]
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             shape = f"{len(workers)}×{next(iter(workers))['nthreads']}"
             warm_up(client)

@@ -57,4 +57,4 @@ def connect(
     shape = policy_from_env(policy).default_shape()
     fitted = fit_layout(shape, layout)
     print(f"dask-kubeflow: {reason}: starting an embedded local cluster, {fitted.describe()}")
-    return start_local(shape, layout, wait_for_workers=wait_for_workers)
+    return start_local(fitted, wait_for_workers=wait_for_workers)

@@ -87,9 +87,8 @@ def fit_layout(
     return LocalLayout(n_workers=n_workers, threads_per_worker=threads, memory_limit=memory_limit, why=why)
 
 
-def start_local(shape: ClusterShape, layout: Layout = "policy", *, wait_for_workers: int = 0) -> Client:
-    """Start the embedded cluster and return a Client that owns it (closing it stops the cluster)."""
-    fitted = fit_layout(shape, layout)
+def start_local(fitted: LocalLayout, *, wait_for_workers: int = 0) -> Client:
+    """Start the embedded cluster ``fit_layout`` sized; the Client owns it (closing it stops the cluster)."""
     # Client() with no address starts its own LocalCluster from these keywords and closes it on close.
     client = Client(
         n_workers=fitted.n_workers,
