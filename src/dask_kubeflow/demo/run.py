@@ -29,15 +29,12 @@ class Timed:
         return self.summary.documents / self.seconds if self.seconds > 0 else float("inf")
 
 
-def run_serial(shards: list[str], *, top: int = 10, keep_counts: bool = False,
-               progress: ProgressCallback | None = None) -> Timed:
+def run_serial(shards: list[str], *, top: int = 10, keep_counts: bool = False) -> Timed:
     """The same per-shard function, one after another in this process: the baseline."""
     start = time.perf_counter()
     total = Counts()
     for shard in shards:
         total.merge(count_shard(shard))
-        if progress:
-            progress(1)
     summary = summarize(total, top)
     return Timed("serial", summary, time.perf_counter() - start, total if keep_counts else None)
 
