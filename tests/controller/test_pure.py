@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dask_kubeflow.controller.kinds import ObjectRef, kind_of, ref_of
+from dask_kubeflow.kube.resources import ObjectRef, kind_of, ref_of
 from dask_kubeflow.controller.livestate import (
     APPLIED_HASH_ANNOTATION,
     LiveState,

@@ -20,13 +20,8 @@ from typer.testing import CliRunner
 from dask_kubeflow.cli import app
 from dask_kubeflow.gateway.config import config_from_env
 from dask_kubeflow.policy import parse_policy
-from dask_kubeflow.render import (
-    GATEWAY_POD_LABELS,
-    GATEWAY_PORT,
-    GATEWAY_SERVICE,
-    INSTALL_NAMESPACE,
-    RENDERED_KINDS,
-)
+from dask_kubeflow.kube.names import GATEWAY_POD_LABELS, GATEWAY_PORT, GATEWAY_SERVICE, INSTALL_NAMESPACE
+from dask_kubeflow.kube.resources import RENDERED_KINDS
 
 from ..render.validation import kubeflow_crd_dir, validate
 
@@ -160,7 +155,7 @@ def test_rbac_is_least_privilege(overlay):
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], role["metadata"]["name"]
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
     controller = _rules(overlay, "dask-kubeflow-controller")
-    for api_version, kind in RENDERED_KINDS:  # what render produces, the controller may apply and prune
+    for api_version, kind in ((k.api_version, k.kind) for k in RENDERED_KINDS):  # what render produces, the controller may apply and prune
         group = api_version.rpartition("/")[0]
         for verb in ("get", "list", "watch", "create", "patch", "delete"):
             assert _allows(controller, group, PLURALS[kind], verb), f"controller cannot {verb} {kind}"

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from dask_kubeflow.gateway import GatewayConfig, make_app
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
-from dask_kubeflow.render import dashboard_prefix, render_namespace
+from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
+from dask_kubeflow.render import render_namespace
 from tests.harness.stack import K8sStack, wait_for
 
 from .bokeh_session import open_session, server_info

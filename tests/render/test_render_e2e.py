@@ -15,7 +15,8 @@ from dask_kubernetes.operator import KubeCluster
 from distributed import Client
 
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
-from dask_kubeflow.render import dashboard_prefix, render_namespace
+from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
+from dask_kubeflow.render import render_namespace
 from tests.harness.stack import K8sStack, alive, wait_for
 
 pytestmark = pytest.mark.timeout(600)

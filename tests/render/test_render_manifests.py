@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
-from dask_kubeflow.render import (
+from dask_kubeflow.kube.names import (
     DASHBOARD_PORT_NAME,
     ENV_CLUSTER,
     ENV_DASHBOARD_LINK,
@@ -22,13 +22,13 @@ from dask_kubeflow.render import (
     MANAGED_BY_LABEL,
     OPERATOR_NAMESPACE,
     PODDEFAULT_SELECTOR_LABEL,
-    RENDERED_KINDS,
     SCHEDULER_PORT_NAME,
     TIER_LABEL,
     check_namespace_name,
-    dashboard_prefix,
-    render_namespace,
 )
+from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
+from dask_kubeflow.kube.resources import RENDERED_KINDS
+from dask_kubeflow.render import render_namespace
 from dask_kubeflow.render.daskcluster import scheduler_preload_text
 
 from .conftest import NAMESPACES, by_kind, render
@@ -47,7 +47,7 @@ def containers(cluster: dict) -> tuple[dict, dict]:
 @pytest.mark.parametrize("case", sorted(NAMESPACES))
 def test_every_object_validates_against_its_real_schema(example_policy, case):
     manifests = render(example_policy, NAMESPACES[case])
-    assert [(m["apiVersion"], m["kind"]) for m in manifests] == list(RENDERED_KINDS)
+    assert [(m["apiVersion"], m["kind"]) for m in manifests] == [(k.api_version, k.kind) for k in RENDERED_KINDS]
     for manifest in manifests:
         validate(manifest)
 

@@ -12,7 +12,7 @@ from ..client.diagnose import Check, doctor_checks, pod_is_ready
 from ..client.environment import Environment, detect
 from ..client.errors import ConnectError
 from ..controller.status import read_namespace_status
-from ..render.constants import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL
+from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL
 from .app import app, console, err_console, fail
 
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: detected, see `doctor`)")

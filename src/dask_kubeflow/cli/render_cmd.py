@@ -14,7 +14,8 @@ from ..policy import (  # the same label rules the policy applies
     load_policy,
     resolve,
 )
-from ..render import check_namespace_name, render_namespace, to_yaml
+from ..kube.names import check_namespace_name
+from ..render import render_namespace, to_yaml
 from .app import app, err_console, fail
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..policy import DEFAULT_CLUSTER_NAME
-from ..render.constants import ENV_CLUSTER, ENV_DASHBOARD_LINK, ENV_NAMESPACE, ENV_TIER
+from ..kube.names import ENV_CLUSTER, ENV_DASHBOARD_LINK, ENV_NAMESPACE, ENV_TIER
 
 __all__ = [
     "Environment",

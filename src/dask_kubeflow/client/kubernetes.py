@@ -27,7 +27,7 @@ from distributed.versions import get_versions
 from kr8s.asyncio.objects import Pod
 from rich.console import Console
 
-from ..render.constants import DASHBOARD_PREFIX_ANNOTATION, ENV_DASHBOARD_LINK
+from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, ENV_DASHBOARD_LINK
 from .cluster_api import (
     events,
     forbidden,

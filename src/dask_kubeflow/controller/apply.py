@@ -16,9 +16,9 @@ from kr8s import ServerError
 from kr8s._exceptions import APITimeoutError
 from kr8s.asyncio import Api
 
-from ..render import FIELD_MANAGER
+from ..kube.names import FIELD_MANAGER
 from . import metrics
-from .kinds import ObjectRef, kind_of, ref_of
+from ..kube.resources import ObjectRef, kind_of, ref_of
 
 __all__ = ["ApiWriteError", "AlreadyExists", "create", "server_side_apply", "delete", "get"]
 

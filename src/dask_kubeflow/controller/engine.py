@@ -21,7 +21,7 @@ from kr8s.asyncio import Api
 
 from . import apply, metrics
 from .events import post_event
-from .kinds import ObjectRef, ref_of
+from ..kube.resources import ObjectRef, ref_of
 from .informer import Informer, Source
 from .livestate import LiveState
 from .policy_source import PolicySource

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .kinds import ObjectRef, ref_of
+from ..kube.resources import ObjectRef, ref_of
 
 __all__ = [
     "APPLIED_HASH_ANNOTATION",

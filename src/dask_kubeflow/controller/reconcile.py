@@ -14,16 +14,18 @@ from typing import Any
 from kr8s.asyncio import Api
 
 from ..policy import NamespaceFacts, Policy, resolve
-from ..render import MANAGED_BY, MANAGED_BY_LABEL, RENDERED_KINDS, render_namespace
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.resources import RENDERED_KINDS
+from ..render import render_namespace
 from . import apply
-from .kinds import ObjectRef, ref_of
+from ..kube.resources import ObjectRef, ref_of
 from .livestate import LiveState, differs, keep_live_replicas, with_hash
 from .quota import quota_problem
 from .settings import OPT_OUT_LABEL, STATUS_CONFIGMAP
 
 __all__ = ["NamespaceInputs", "Plan", "Outcome", "plan", "reconcile"]
 
-_PRUNABLE = set(RENDERED_KINDS)
+_PRUNABLE = {(k.api_version, k.kind) for k in RENDERED_KINDS}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..render import INSTALL_NAMESPACE
+from ..kube.names import INSTALL_NAMESPACE
 
 __all__ = ["ControllerSettings", "OPT_OUT_LABEL", "STATUS_CONFIGMAP", "COMPONENT_LABEL", "POLICY_CONFIGMAP",
            "POLICY_KEY"]

@@ -12,9 +12,9 @@ from typing import Any
 
 from kr8s.asyncio import Api
 
-from ..render import MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
 from . import apply
-from .kinds import ObjectRef
+from ..kube.resources import ObjectRef
 from .settings import COMPONENT_LABEL, STATUS_CONFIGMAP
 
 __all__ = ["STATUS_CONFIGMAP", "status_data", "write_status", "read_namespace_status",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..render import MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
 from .informer import Source
-from .kinds import MANAGED_KINDS, STATUS_KIND, Kind
+from ..kube.resources import CONFIG_MAP, MANAGED_KINDS, Kind
 from .livestate import snapshot
 from .settings import COMPONENT_LABEL
 
@@ -15,7 +15,7 @@ __all__ = ["MANAGED_SOURCES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURC
 
 def _selector(kind: Kind) -> str:
     base = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-    return f"{base},{COMPONENT_LABEL}=status" if kind == STATUS_KIND else base
+    return f"{base},{COMPONENT_LABEL}=status" if kind == CONFIG_MAP else base
 
 
 def _namespace_facts(obj: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from dask.utils import format_bytes
 
-from ..render.constants import MANAGED_BY as MANAGED_BY_VALUE
-from ..render.constants import MANAGED_BY_LABEL
+from ..kube.names import MANAGED_BY as MANAGED_BY_VALUE
+from ..kube.names import MANAGED_BY_LABEL
 from .pages import render
 from .upstream import gateway_prefix, served_prefix
 

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from ..render.constants import DASHBOARD_PREFIX_ANNOTATION
+from ..kube.names import DASHBOARD_PREFIX_ANNOTATION
 
 DASHBOARD_PORT_NAME = "http-dashboard"
 DEFAULT_DASHBOARD_PORT = 8787

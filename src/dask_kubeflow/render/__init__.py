@@ -2,47 +2,33 @@
 
 Pure and deterministic: the controller applies exactly this list (server-side apply, field manager
 ``FIELD_MANAGER``), prunes what it no longer contains, and ``dask-kubeflow render`` prints it for
-admins who apply with GitOps. Objects come in ``RENDERED_KINDS`` order: the NetworkPolicy first,
-so no Dask pod exists before it is isolated.
+admins who apply with GitOps. Objects come in ``kube.resources.RENDERED_KINDS`` order: the
+NetworkPolicy first, so no Dask pod exists before it is isolated.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from ..kube.names import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    PODDEFAULT_NAME,
+    TIER_LABEL,
+    check_namespace_name,
+    network_policy_name,
+)
 from ..policy import ClusterShape, NamespaceFacts
-from . import constants as _constants
-from .constants import *  # noqa: F403  (the shared names are part of this module's API)
-from .constants import MANAGED_BY, MANAGED_BY_LABEL, PODDEFAULT_NAME, TIER_LABEL
 from .daskcluster import render_autoscaler, render_daskcluster
-from .naming import dashboard_prefix, network_policy_name, scheduler_address, scheduler_service
 from .networkpolicy import render_networkpolicy
 from .poddefault import notebook_env, render_poddefault
 from .yaml_stream import to_yaml
 
 __all__ = [
     "render_namespace",
-    "dashboard_prefix",
-    "scheduler_address",
-    "scheduler_service",
     "notebook_env",
-    "check_namespace_name",
     "to_yaml",
-    *_constants.__all__,
 ]
-
-
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def check_namespace_name(name: str) -> None:
-    """Refuse a name Kubernetes would refuse, before any manifest carries it."""
-    if len(name) > 63 or not _NAMESPACE.match(name):
-        raise ValueError(
-            f"{name!r} is not a valid namespace name: use at most 63 lowercase letters, digits and '-', "
-            f"starting and ending with a letter or digit"
-        )
 
 
 def _metadata(name: str, namespace: NamespaceFacts, shape: ClusterShape) -> dict[str, Any]:

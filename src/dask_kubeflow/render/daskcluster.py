@@ -15,8 +15,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from ..policy import ClusterShape, NamespaceFacts
-from .constants import (
+from ..kube.names import (
     DASHBOARD_PORT,
     DASHBOARD_PORT_NAME,
     DASHBOARD_PREFIX_ANNOTATION,
@@ -28,8 +27,9 @@ from .constants import (
     OPERATOR_COMPONENT_LABEL,
     SCHEDULER_PORT,
     SCHEDULER_PORT_NAME,
+    gateway_prefix,
 )
-from .naming import dashboard_prefix
+from ..policy import ClusterShape, NamespaceFacts
 from .pods import container_resources, env_list, placement
 
 # distributed's default scheduler routes plus the JSON API the operator calls
@@ -59,7 +59,7 @@ def scheduler_preload_text() -> str:
 
 def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict[str, Any]:
     s = shape.settings
-    prefix = dashboard_prefix(namespace.name, s.cluster_name)
+    prefix = gateway_prefix(namespace.name, s.cluster_name)
 
     def health() -> dict[str, Any]:
         return {"httpGet": {"port": DASHBOARD_PORT_NAME, "path": f"{prefix}/health"}}
@@ -131,7 +131,7 @@ def render_daskcluster(namespace: NamespaceFacts, shape: ClusterShape, metadata:
         "kind": "DaskCluster",
         "metadata": {
             **metadata,
-            "annotations": {DASHBOARD_PREFIX_ANNOTATION: dashboard_prefix(namespace.name, s.cluster_name)},
+            "annotations": {DASHBOARD_PREFIX_ANNOTATION: gateway_prefix(namespace.name, s.cluster_name)},
         },
         "spec": {
             "scheduler": {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..policy import ClusterShape
-from .constants import (
+from ..kube.names import (
     DASHBOARD_PORT_NAME,
     GATEWAY_POD_LABELS,
     INSTALL_NAMESPACE,

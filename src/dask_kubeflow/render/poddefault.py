@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..policy import ClusterShape, NamespaceFacts
-from .constants import (
+from ..kube.names import (
     ENV_CLUSTER,
     ENV_DASHBOARD_LINK,
     ENV_NAMESPACE,
@@ -18,7 +18,7 @@ from .constants import (
     ENV_TIER,
     PODDEFAULT_SELECTOR_LABEL,
 )
-from .naming import scheduler_address
+from ..kube.names import scheduler_address
 from .pods import env_list
 
 
