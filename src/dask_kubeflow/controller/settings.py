@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kube.names import INSTALL_NAMESPACE
+from ..kube.names import COMPONENT_LABEL, INSTALL_NAMESPACE, OPT_OUT_LABEL, STATUS_CONFIGMAP
 
 __all__ = ["ControllerSettings", "OPT_OUT_LABEL", "STATUS_CONFIGMAP", "COMPONENT_LABEL", "POLICY_CONFIGMAP",
            "POLICY_KEY"]
 
-OPT_OUT_LABEL = "dask.kubeflow.org/opt-out"  # value "true" on a Namespace: no managed cluster there
-STATUS_CONFIGMAP = "dask-kubeflow-status"
-COMPONENT_LABEL = "dask.kubeflow.org/component"
 POLICY_CONFIGMAP = "dask-kubeflow-policy"
 POLICY_KEY = "policy.yaml"
 

@@ -22,7 +22,7 @@ DASHBOARD_PREFIX_ANNOTATION: Final = "dask.kubeflow.org/dashboard-prefix"
 OPERATOR_CLUSTER_LABEL: Final = "dask.org/cluster-name"
 OPERATOR_COMPONENT_LABEL: Final = "dask.org/component"
 # Kubeflow's profile controller labels every profile namespace with this (value below).
-PROFILE_NAMESPACE_LABEL: Final = "app.kubernetes.io/part-of"
+PROFILE_NAMESPACE_LABEL: Final = PART_OF_LABEL
 PROFILE_NAMESPACE_VALUE: Final = "kubeflow-profile"
 # Namespaces carry this label with their own name (Kubernetes >= 1.22 sets it on every namespace).
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
@@ -66,6 +66,8 @@ GATEWAY_POD_LABELS: Final = {
 
 # -- the controller's own objects ---------------------------------------------------------------
 STATUS_CONFIGMAP: Final = "dask-kubeflow-status"
+COMPONENT_LABEL: Final = "dask.kubeflow.org/component"
+OPT_OUT_LABEL: Final = "dask.kubeflow.org/opt-out"  # value "true" on a Namespace: no managed cluster there
 
 
 # -- names derived from (namespace, cluster) ----------------------------------------------------
