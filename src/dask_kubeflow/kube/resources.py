@@ -35,6 +35,7 @@ DaskJob = new_class("DaskJob", DASK_API, namespaced=True)
 PodDefault = new_class("PodDefault", PODDEFAULT_API, namespaced=True)
 Profile = new_class("Profile", KUBEFLOW_API, namespaced=False)
 SubjectAccessReview = new_class("SubjectAccessReview", "authorization.k8s.io/v1", namespaced=False)
+SelfSubjectAccessReview = new_class("SelfSubjectAccessReview", "authorization.k8s.io/v1", namespaced=False)
 
 
 @dataclass(frozen=True)
