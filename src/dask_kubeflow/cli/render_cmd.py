@@ -6,15 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..policy import (  # the same label rules the policy applies
-    NamespaceFacts,
-    PolicyError,
-    _is_label_key,
-    _is_label_value,
-    load_policy,
-    resolve,
-)
-from ..kube.names import check_namespace_name
+from ..kube.names import check_namespace_name, is_label_key, is_label_value  # the rules the policy applies
+from ..policy import NamespaceFacts, PolicyError, load_policy, resolve
 from ..render import render_namespace, to_yaml
 from .app import app, err_console, fail
 
@@ -26,12 +19,12 @@ def parse_labels(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--label {pair!r} is not of the form key=value, e.g. --label team=ml")
-        if not _is_label_key(key):
+        if not is_label_key(key):
             raise ValueError(
                 f"--label {pair!r}: {key!r} is not a valid label key (letters, digits, '-', '_', '.', "
                 f"at most 63 characters, optionally prefixed by a DNS name and '/')"
             )
-        if not _is_label_value(value):
+        if not is_label_value(value):
             raise ValueError(
                 f"--label {pair!r}: {value!r} is not a valid label value (at most 63 letters, digits, "
                 f"'-', '_' or '.', starting and ending with a letter or digit)"
