@@ -268,3 +268,16 @@ def test_policy_env_reaches_scheduler_and_workers_but_not_over_our_settings():
     assert env(scheduler)[ENV_IDLE_AFTER_SECONDS] == "300"
     names = [e["name"] for e in scheduler["env"]]
     assert len(names) == len(set(names))
+
+
+def test_single_threaded_tiers_queue_one_task_per_worker_unless_the_policy_says_otherwise():
+    from dask_kubeflow.kube.names import ENV_WORKER_SATURATION
+
+    def scheduler_env(document: dict) -> dict[str, str]:
+        facts = NamespaceFacts("ns")
+        return env(containers(by_kind(render_namespace(facts, resolve(parse_policy(document), facts)))["DaskCluster"])[0])
+
+    assert scheduler_env({"defaults": {"worker": {"threads": 1, "processes": 2}}})[ENV_WORKER_SATURATION] == "1.0"
+    assert ENV_WORKER_SATURATION not in scheduler_env({"defaults": {"worker": {"threads": 4}}})
+    own = {"defaults": {"worker": {"threads": 1}, "env": {ENV_WORKER_SATURATION: "1.5"}}}
+    assert scheduler_env(own)[ENV_WORKER_SATURATION] == "1.5"

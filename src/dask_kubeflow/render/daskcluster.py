@@ -15,6 +15,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from ..kube.kinds import DASK_AUTOSCALER, DASK_CLUSTER
 from ..kube.names import (
     DASHBOARD_PORT,
     DASHBOARD_PORT_NAME,
@@ -23,6 +24,7 @@ from ..kube.names import (
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
     ENV_WORKER_PROCESSES,
+    ENV_WORKER_SATURATION,
     OPERATOR_CLUSTER_LABEL,
     OPERATOR_COMPONENT_LABEL,
     SCHEDULER_PORT,
@@ -70,6 +72,8 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict
         ENV_IDLE_AFTER_SECONDS: str(s.scaling.idle_seconds),
         ENV_WORKER_PROCESSES: str(s.worker.processes),
     }
+    # Single-threaded workers: queue one task each, not two (policy env may override it).
+    tuned = {ENV_WORKER_SATURATION: "1.0"} if s.worker.threads == 1 else {}
     return {
         "name": "scheduler",
         "image": s.image,
@@ -81,7 +85,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict
             "--dashboard-address", f":{DASHBOARD_PORT}",
             "--dashboard-prefix", prefix,
         ],
-        "env": env_list(s.env, own_env),
+        "env": env_list(tuned, s.env, own_env),
         "resources": container_resources(s.scheduler.resources),
         "ports": [
             {"name": SCHEDULER_PORT_NAME, "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
@@ -127,8 +131,8 @@ def _pod_spec(shape: ClusterShape, container: dict[str, Any]) -> dict[str, Any]:
 def render_daskcluster(namespace: NamespaceFacts, shape: ClusterShape, metadata: dict[str, Any]) -> dict[str, Any]:
     s = shape.settings
     return {
-        "apiVersion": "kubernetes.dask.org/v1",
-        "kind": "DaskCluster",
+        "apiVersion": DASK_CLUSTER.api_version,
+        "kind": DASK_CLUSTER.kind,
         "metadata": {
             **metadata,
             "annotations": {DASHBOARD_PREFIX_ANNOTATION: gateway_prefix(namespace.name, s.cluster_name)},
@@ -158,8 +162,8 @@ def render_daskcluster(namespace: NamespaceFacts, shape: ClusterShape, metadata:
 def render_autoscaler(shape: ClusterShape, metadata: dict[str, Any]) -> dict[str, Any]:
     scaling = shape.settings.scaling
     return {
-        "apiVersion": "kubernetes.dask.org/v1",
-        "kind": "DaskAutoscaler",
+        "apiVersion": DASK_AUTOSCALER.api_version,
+        "kind": DASK_AUTOSCALER.kind,
         "metadata": metadata,
         "spec": {"cluster": shape.settings.cluster_name, "minimum": scaling.minimum, "maximum": scaling.maximum},
     }
