@@ -12,7 +12,7 @@ from aiohttp import web
 
 from dask_kubeflow.gateway import GatewayConfig, make_app
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
-from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
+from dask_kubeflow.kube.names import gateway_prefix
 from dask_kubeflow.render import render_namespace
 from tests.harness.stack import K8sStack, wait_for
 
@@ -48,7 +48,7 @@ async def test_gateway_reaches_a_rendered_cluster_by_its_service_name(k8s: K8sSt
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    prefix = dashboard_prefix(namespace, "dask-cluster")
+    prefix = gateway_prefix(namespace, "dask-cluster")
     owner = {"kubeflow-userid": OWNER}
     try:
         async with aiohttp.ClientSession() as http:

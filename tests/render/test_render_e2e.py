@@ -15,7 +15,7 @@ from dask_kubernetes.operator import KubeCluster
 from distributed import Client
 
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
-from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
+from dask_kubeflow.kube.names import gateway_prefix
 from dask_kubeflow.render import render_namespace
 from tests.harness.stack import K8sStack, alive, wait_for
 
@@ -69,7 +69,7 @@ def test_all_rendered_objects_are_accepted(k8s: K8sStack, namespace: str) -> Non
 
 def test_dashboard_is_served_under_the_prefix(k8s: K8sStack, namespace: str) -> None:
     base = f"http://dask-cluster-scheduler.{namespace}:8787"
-    prefix = dashboard_prefix(namespace, "dask-cluster")
+    prefix = gateway_prefix(namespace, "dask-cluster")
     status, body = wait_for(lambda: try_get(f"{base}{prefix}/status"), timeout=STARTUP, what="the dashboard")
     assert status == 200 and "Dask" in body
     assert http_get(f"{base}{prefix}/health") == (200, "ok")
@@ -113,6 +113,6 @@ def test_scheduler_survives_the_idle_period(k8s: K8sStack, namespace: str) -> No
     """No idleTimeout: the scheduler is not shut down by the operator or by itself."""
     [scheduler] = k8s.runner.processes(namespace, SCHEDULER)
     assert alive({scheduler.pid})
-    assert http_get(f"http://dask-cluster-scheduler.{namespace}:8787{dashboard_prefix(namespace, 'dask-cluster')}/health")[0] == 200
+    assert http_get(f"http://dask-cluster-scheduler.{namespace}:8787{gateway_prefix(namespace, 'dask-cluster')}/health")[0] == 200
     spec: dict[str, Any] = list(k8s.api().get("daskclusters.kubernetes.dask.org", "dask-cluster", namespace=namespace))[0].raw["spec"]
     assert spec.get("idleTimeout", 0) == 0

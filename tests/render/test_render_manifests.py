@@ -16,6 +16,7 @@ from dask_kubeflow.kube.names import (
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
     ENV_SHUTDOWN_ON_CLOSE,
+    ENV_WORKER_PROCESSES,
     GATEWAY_POD_LABELS,
     INSTALL_NAMESPACE,
     MANAGED_BY,
@@ -26,9 +27,10 @@ from dask_kubeflow.kube.names import (
     TIER_LABEL,
     check_namespace_name,
 )
-from dask_kubeflow.kube.names import gateway_prefix as dashboard_prefix
-from dask_kubeflow.kube.resources import RENDERED_KINDS
+from dask_kubeflow.kube.names import gateway_prefix
+from dask_kubeflow.kube.kinds import RENDERED_KINDS
 from dask_kubeflow.render import render_namespace
+from dask_kubeflow.render import scheduler_preload
 from dask_kubeflow.render.daskcluster import scheduler_preload_text
 
 from .conftest import NAMESPACES, by_kind, render
@@ -73,7 +75,7 @@ def test_scheduler_serves_dashboard_and_api_under_the_prefix(example_policy):
     cluster = by_kind(render(example_policy, facts))["DaskCluster"]
     scheduler, _ = containers(cluster)
     prefix = "/dask/kubeflow-user-example-com/dask-cluster"
-    assert dashboard_prefix(facts.name, "dask-cluster") == prefix
+    assert gateway_prefix(facts.name, "dask-cluster") == prefix
     assert scheduler["args"][:2] == ["dask", "scheduler"]
     assert scheduler["args"][scheduler["args"].index("--dashboard-prefix") + 1] == prefix
     for probe in ("readinessProbe", "livenessProbe"):
@@ -82,6 +84,12 @@ def test_scheduler_serves_dashboard_and_api_under_the_prefix(example_policy):
     assert "distributed.http.scheduler.api" in routes and "distributed.http.health" in routes
     assert env(scheduler)[ENV_SCHEDULER_PRELOAD] == scheduler_preload_text()
     assert "def dask_setup(scheduler)" in scheduler_preload_text()
+
+
+def test_the_preload_reads_the_environment_render_sets():
+    # The preload runs in a plain Dask image and cannot import kube.names: its copies must agree.
+    assert (scheduler_preload.IDLE_AFTER_ENV, scheduler_preload.PROCESSES_ENV) == (
+        ENV_IDLE_AFTER_SECONDS, ENV_WORKER_PROCESSES)
 
 
 def test_scheduler_never_shuts_itself_down(example_policy):

@@ -2,7 +2,7 @@
 
 Pure and deterministic: the controller applies exactly this list (server-side apply, field manager
 ``FIELD_MANAGER``), prunes what it no longer contains, and ``dask-kubeflow render`` prints it for
-admins who apply with GitOps. Objects come in ``kube.resources.RENDERED_KINDS`` order: the
+admins who apply with GitOps. Objects come in ``kube.kinds.RENDERED_KINDS`` order: the
 NetworkPolicy first, so no Dask pod exists before it is isolated.
 """
 

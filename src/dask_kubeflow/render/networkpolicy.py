@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..policy import ClusterShape
+from ..kube.kinds import NETWORK_POLICY
 from ..kube.names import (
     DASHBOARD_PORT_NAME,
     GATEWAY_POD_LABELS,
@@ -21,6 +21,7 @@ from ..kube.names import (
     OPERATOR_NAMESPACE,
     SCHEDULER_PORT_NAME,
 )
+from ..policy import ClusterShape
 
 
 def _port(name: str) -> dict[str, str]:
@@ -29,8 +30,8 @@ def _port(name: str) -> dict[str, str]:
 
 def render_networkpolicy(shape: ClusterShape, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
+        "apiVersion": NETWORK_POLICY.api_version,
+        "kind": NETWORK_POLICY.kind,
         "metadata": metadata,
         "spec": {
             "podSelector": {"matchLabels": {OPERATOR_CLUSTER_LABEL: shape.settings.cluster_name}},

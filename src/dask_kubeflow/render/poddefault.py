@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..policy import ClusterShape, NamespaceFacts
+from ..kube.kinds import POD_DEFAULT
 from ..kube.names import (
     ENV_CLUSTER,
     ENV_DASHBOARD_LINK,
@@ -17,8 +17,9 @@ from ..kube.names import (
     ENV_SHUTDOWN_ON_CLOSE,
     ENV_TIER,
     PODDEFAULT_SELECTOR_LABEL,
+    scheduler_address,
 )
-from ..kube.names import scheduler_address
+from ..policy import ClusterShape, NamespaceFacts
 from .pods import env_list
 
 
@@ -48,8 +49,8 @@ def description(shape: ClusterShape) -> str:
 
 def render_poddefault(namespace: NamespaceFacts, shape: ClusterShape, metadata: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": "kubeflow.org/v1alpha1",
-        "kind": "PodDefault",
+        "apiVersion": POD_DEFAULT.api_version,
+        "kind": POD_DEFAULT.kind,
         "metadata": metadata,
         "spec": {
             "desc": description(shape),
