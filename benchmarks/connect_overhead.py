@@ -34,9 +34,10 @@ from distributed import Client  # noqa: E402
 from kr8s.objects import Namespace, object_from_spec  # noqa: E402
 
 import dask_kubeflow  # noqa: E402
-from dask_kubeflow.client.cluster_api import run, scheduler_pods  # noqa: E402
+from dask_kubeflow.client.cluster_api import scheduler_pods  # noqa: E402
 from dask_kubeflow.client.diagnose import pod_is_ready  # noqa: E402
 from dask_kubeflow.client.environment import NAMESPACE_FILE_ENV  # noqa: E402
+from dask_kubeflow.kube.sync import run  # noqa: E402
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve  # noqa: E402
 from dask_kubeflow.render import render_namespace  # noqa: E402
 from tests.harness.emulator import Emulator  # noqa: E402

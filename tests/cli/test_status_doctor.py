@@ -6,15 +6,16 @@ the harness half (below) runs the real commands against the emulator, operator a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
 
 from dask_kubeflow.cli.cluster_cmd import checks_table, status_rows
-from dask_kubeflow.client.diagnose import Check, doctor_checks
+from dask_kubeflow.client.doctor import Check, doctor_checks
 from dask_kubeflow.client.environment import Environment
 from dask_kubeflow.client.errors import ClusterNotFoundError
-from dask_kubeflow.client.inspection import ClusterSnapshot, ProbeResult
+from dask_kubeflow.client.snapshot import ClusterSnapshot, ProbeResult
 
 NS = "kubeflow-alice"
 POD_ENV = Environment(in_pod=True, namespace=NS, namespace_source="service-account file", cluster_name="dask-cluster",
@@ -108,17 +109,14 @@ def test_doctor_cluster_missing_lists_others() -> None:
 
 
 def test_doctor_broken_scheduler_and_versions_and_dashboard() -> None:
-    snap = healthy_snapshot()
-    snap.scheduler_pods = [{"metadata": {"name": "dask-cluster-scheduler-abc"},
+    snap = replace(healthy_snapshot(), scheduler_pods=[{"metadata": {"name": "dask-cluster-scheduler-abc"},
                             "status": {"phase": "Pending", "containerStatuses": [
-                                {"name": "scheduler", "image": "bad:tag", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}]
+                                {"name": "scheduler", "image": "bad:tag", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}])
     checks = by_name(doctor_checks(POD_ENV, snap, ALL_ALLOWED, None))
     assert checks["scheduler pod ready"].ok is False and "cannot pull image bad:tag" in checks["scheduler pod ready"].detail
     assert checks["can reach the scheduler?"].ok is None
 
-    probe = healthy_probe()
-    probe.mismatches = {"distributed": ("2026.3.0", "2026.8.0")}
-    probe.dashboard_status = 404
+    probe = replace(healthy_probe(), mismatches={"distributed": ("2026.3.0", "2026.8.0")}, dashboard_status=404)
     checks = by_name(doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED, probe))
     assert checks["same Dask as the scheduler"].ok is False
     assert "pip install distributed==2026.8.0" in checks["same Dask as the scheduler"].fix
@@ -164,3 +162,20 @@ def test_status_rows_show_what_the_controller_reported() -> None:
     assert rows["applied tier"] == "gold"
     assert rows["last error"].startswith("exceeded quota")
     assert "controller" not in dict(status_rows(POD_ENV, healthy_snapshot(), healthy_probe()))
+
+
+def test_the_status_path_does_not_import_the_controller() -> None:
+    """``status`` and ``doctor`` read the controller's status ConfigMap through kube/: importing the CLI
+    and everything those commands load leaves the controller (and aiohttp, prometheus_client) unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import dask_kubeflow.cli, dask_kubeflow.client.cluster_api, dask_kubeflow.client.probe\n"
+        "heavy = ('aiohttp', 'prometheus_client', 'kopf')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith('dask_kubeflow.controller')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -172,6 +172,6 @@ def test_summarize_phase() -> None:
     ("GET", "/version", ("get", "fallback")),
 ])
 def test_forbidden_request_names_rbac_verb_and_resource(method: str, path: str, expected: tuple[str, str]) -> None:
-    from dask_kubeflow.client.cluster_api import request_verb_resource
+    from dask_kubeflow.kube.errors import request_verb_resource
 
     assert request_verb_resource(method, path, "get", "fallback") == expected

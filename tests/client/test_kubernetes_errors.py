@@ -27,6 +27,7 @@ from dask_kubeflow.client.errors import (
     SchedulerNotReadyError,
     SchedulerUnreachableError,
 )
+from dask_kubeflow.kube.namespace_status import status_body, status_data
 from dask_kubeflow.policy import NamespaceFacts, Policy
 from dask_kubeflow.render import render_namespace
 from tests.cli.helpers import invoke, rows
@@ -236,3 +237,36 @@ def test_doctor_without_kubernetes(tmp_path: Path) -> None:
     assert doctor.returncode == 1
     assert "not in a pod and no kubeconfig found" in doctor.stdout
     assert "no namespace found" in doctor.stdout
+
+
+STATUS_THEN_MODULES = """
+import sys
+from typer.testing import CliRunner
+from dask_kubeflow.cli import app
+result = CliRunner().invoke(app, ["status", "-n", sys.argv[1]], catch_exceptions=False)
+print("EXIT", result.exit_code)
+print(result.stdout)
+heavy = ("aiohttp", "prometheus_client", "kopf")
+print("LOADED", sorted(m for m in sys.modules if m.split(".")[0] in heavy or m.startswith("dask_kubeflow.controller")))
+"""
+
+
+def test_status_reads_the_controllers_record_without_loading_the_controller(kube: Emulator, tmp_path: Path) -> None:
+    """The whole ``status`` command in a fresh interpreter: it shows the controller's status ConfigMap
+    and never imports the controller (nor aiohttp or prometheus_client) to read it."""
+    ns = namespace(kube)
+    kube.create(status_body(ns, status_data(phase="Error", tier="gold", message="apply failed",
+                                            last_error="exceeded quota: kf-resource-quota", objects=[],
+                                            contributors=(), policy="p1"), "2026-11-26T10:00:00Z"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DASK_KUBERNETES__", "DASK_KUBEFLOW_", "NB_PREFIX", "KUBERNETES_SERVICE"))}
+    env.update(KUBECONFIG=str(kube.kubeconfig), COLUMNS="250", HOME=str(tmp_path),
+               DASK_KUBEFLOW_NAMESPACE_FILE="/nonexistent")
+    run = subprocess.run([sys.executable, "-c", STATUS_THEN_MODULES, ns], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "EXIT 0" in run.stdout, run.stdout + run.stderr
+    assert f"Dask cluster {ns}/dask-cluster" in run.stdout
+    assert "Error (since 2026-11-26T10:00:00Z): apply failed" in run.stdout
+    assert "exceeded quota: kf-resource-quota" in run.stdout
+    assert "LOADED []" in run.stdout

@@ -8,11 +8,12 @@ import typer
 from dask.utils import format_bytes
 from rich.table import Table
 
-from ..client.diagnose import Check, doctor_checks, pod_is_ready
+from ..client.diagnose import pod_is_ready
+from ..client.doctor import Check, doctor_checks
 from ..client.environment import Environment, detect
 from ..client.errors import ConnectError
-from ..controller.status import read_namespace_status
-from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL
+from ..client.snapshot import ClusterSnapshot, ProbeResult
+from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL, scheduler_address
 from .app import app, console, err_console, fail
 
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: detected, see `doctor`)")
@@ -79,9 +80,10 @@ def _controller_rows(managed: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
-def status_rows(env: Environment, snap: Any, probe: Any, managed: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | None,
+                managed: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """The ``status`` table as (field, value) rows; ``probe`` may be None (scheduler not ready);
-    ``managed`` is the controller's status of the namespace (``read_namespace_status``), if readable."""
+    ``managed`` is the controller's status of the namespace (``cluster_api.namespace_status``), if readable."""
     cluster = snap.cluster or {}
     ns, name = snap.namespace, snap.name
     meta = cluster.get("metadata", {})
@@ -111,7 +113,7 @@ def status_rows(env: Environment, snap: Any, probe: Any, managed: dict[str, Any]
         ("namespace", f"{ns} (from {env.namespace_source})"),
         ("cluster", name),
         ("phase", (cluster.get("status") or {}).get("phase") or "no status yet"),
-        ("scheduler", probe.scheduler_address if probe and probe.scheduler_address else f"tcp://{name}-scheduler.{ns}:8786"),
+        ("scheduler", probe.scheduler_address if probe and probe.scheduler_address else scheduler_address(ns, name)),
         ("workers now / min / max", f"{now} / {autoscaler.get('minimum', '?')} / {autoscaler.get('maximum', '?')}"),
         ("cores and memory", size),
         ("tier", tier),
@@ -128,10 +130,12 @@ def status_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Show the namespace's Dask cluster: phase, scheduler, workers, size, tier and dashboard."""
-    from ..client.inspection import probe, snapshot
+    from ..client.cluster_api import namespace_status, snapshot
+    from ..client.probe import probe
 
     env = _kubernetes_env(namespace, cluster)
-    snap = snapshot(env)
+    assert env.namespace is not None
+    snap = snapshot(env.namespace, env.cluster_name)
     if snap.api_error:
         raise fail(snap.api_error)
     if snap.cluster is None:
@@ -139,8 +143,8 @@ def status_cmd(
         raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}" if err else "the cluster could not be read; run `dask-kubeflow doctor`")
     live = probe(env, snap.cluster, timeout=timeout) if any(pod_is_ready(p) for p in snap.scheduler_pods) else None
     try:
-        managed = read_namespace_status(env.namespace or "")
-    except Exception as err:  # the status is extra information: never hide the cluster's own status for it
+        managed = namespace_status(env.namespace)
+    except (RuntimeError, ValueError) as err:  # extra information: never hide the cluster's own status for it
         managed = {"phase": "unknown", "message": f"could not read the controller's status: {err}"}
     table = Table(title=f"Dask cluster {env.namespace}/{env.cluster_name}", title_justify="left", show_header=False)
     table.add_column("field", style="bold")
@@ -171,13 +175,14 @@ def doctor_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
-    from ..client.inspection import check_access, probe, snapshot
+    from ..client.cluster_api import check_access, snapshot
+    from ..client.probe import probe
 
     env = detect(namespace=namespace, cluster_name=cluster)
     snap = access = live = None
     if env.should_use_kubernetes():
         assert env.namespace is not None
-        snap = snapshot(env)
+        snap = snapshot(env.namespace, env.cluster_name)
         if not snap.api_error:
             access = check_access(env.namespace, env.in_pod)
         if snap.cluster is not None and any(pod_is_ready(p) for p in snap.scheduler_pods):

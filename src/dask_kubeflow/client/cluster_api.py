@@ -1,179 +1,253 @@
-"""The Kubernetes API as connect(), status and doctor use it: kr8s on one loop thread, 403s named.
+"""Every Kubernetes API read of connect(), ``status`` and ``doctor``: the one I/O module of client/.
 
-Every read returns the JSON the API server sent (plain dicts, what ``diagnose`` works on). A 403 becomes
-a ``PermissionDeniedError`` naming the RBAC verb and resource, read from the server's message or, when
-that says nothing (or in the emulator), from the request itself.
+Reads return the JSON the API server sent (plain dicts, what ``diagnose`` works on), through the
+shared kr8s client (``kube.api.get_api``) on the shared loop thread (``kube.sync.run``). A failed
+call is a ``kube.errors.KubeError``; a 403 becomes a ``PermissionDeniedError`` naming the RBAC verb
+and resource. ``snapshot`` and ``check_access`` never raise for an API error: they record it, so
+``doctor`` can show every problem at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
-import kr8s
-from dask_kubernetes.operator._objects import DaskAutoscaler, DaskCluster
-from kr8s.asyncio.objects import Event, Pod
-
-from .diagnose import explain_forbidden
-from .errors import ClusterNotFoundError, OperatorNotInstalledError, PermissionDeniedError
+from ..kube.api import get_api
+from ..kube.errors import API_ERRORS, KubeError, from_exception
+from ..kube.names import STATUS_CONFIGMAP, pod_selector
+from ..kube.namespace_status import from_configmap
+from ..kube.resources import (
+    DASK_API,
+    ConfigMap,
+    DaskAutoscaler,
+    DaskCluster,
+    Event,
+    Pod,
+    ResourceQuota,
+    SelfSubjectAccessReview,
+)
+from ..kube.sync import run
+from .errors import ClusterNotFoundError, ConnectError, OperatorNotInstalledError, PermissionDeniedError
+from .snapshot import Access, ClusterSnapshot
 
 __all__ = [
-    "DASK_API",
-    "DASKCLUSTERS",
-    "api",
+    "ACCESS_NEEDED",
+    "check_access",
+    "dask_api_served",
     "events",
-    "forbidden",
     "get_autoscaler",
     "get_cluster",
     "list_objects",
-    "run",
+    "namespace_status",
+    "resource_of",
     "scheduler_pods",
-    "status_code",
+    "snapshot",
+    "worker_pods",
 ]
 
-DASK_API = "kubernetes.dask.org/v1"
-DASKCLUSTERS = "daskclusters.kubernetes.dask.org"
-
-T = TypeVar("T")
+Obj = dict[str, Any]
 
 
-class _Loop:
-    """One daemon thread running an asyncio loop for kr8s calls.
-
-    Notebook kernels already run a loop in the main thread, so ``asyncio.run`` is not an option;
-    a single long-lived loop also keeps kr8s's cached API session warm between calls.
-    """
-
-    _instance: _Loop | None = None
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="dask-kubeflow-kr8s", daemon=True).start()
-
-    @classmethod
-    def get(cls) -> _Loop:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-        return cls._instance
+def resource_of(kind: type) -> str:
+    """``plural.group`` of a kr8s class, as RBAC and error messages name it (``pods``, ``daskclusters.kubernetes.dask.org``)."""
+    group = kind.version.rpartition("/")[0]
+    return f"{kind.endpoint}.{group}" if group else kind.endpoint
 
 
-def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-    """Run a kr8s coroutine on the shared loop thread and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _Loop.get().loop).result(timeout)
-
-
-def forbidden(err: kr8s.ServerError, verb: str, resource: str, namespace: str) -> PermissionDeniedError:
-    """The 403 as an error naming verb and resource: from the server's message, else from the request."""
-    message = str(err.status.get("message", "")) if isinstance(err.status, dict) else str(err)
-    if err.response is not None:
-        verb, resource = request_verb_resource(err.response.request.method, err.response.request.url.path,
-                                                verb, resource)
-    verb, resource, user = explain_forbidden(message, verb=verb, resource=resource, namespace=namespace)
-    return PermissionDeniedError(verb, resource, namespace, user)
-
-
-def request_verb_resource(method: str, path: str, verb: str, resource: str) -> tuple[str, str]:
-    """RBAC verb and resource of an API request: ``GET /apis/g/v/namespaces/ns/plural`` → (list, plural.g)."""
-    parts = [p for p in path.split("/") if p]
-    if len(parts) < 2 or parts[0] not in ("api", "apis"):
-        return verb, resource
-    group = parts[1] if parts[0] == "apis" else ""
-    rest = parts[3:] if parts[0] == "apis" else parts[2:]
-    if len(rest) >= 2 and rest[0] == "namespaces":
-        rest = rest[2:]
-    if not rest:
-        return verb, resource
-    plural, named, sub = rest[0], len(rest) > 1, rest[2] if len(rest) > 2 else ""
-    verbs = {"GET": "get" if named else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
-             "DELETE": "delete" if named else "deletecollection"}
-    full = plural + (f"/{sub}" if sub else "") + (f".{group}" if group else "")
-    return verbs.get(method.upper(), verb), full
-
-
-def status_code(err: kr8s.ServerError) -> int | None:
-    return err.response.status_code if err.response is not None else None
-
-
-_APIS: dict[str | None, kr8s.asyncio.Api] = {}
-
-
-async def api() -> kr8s.asyncio.Api:
-    """The kr8s client for the current $KUBECONFIG (in a pod: the service account), made once.
-
-    ``await kr8s.asyncio.api()`` re-reads the credentials and asks the server for its version on
-    every call, and kr8s keeps instances only weakly; holding one here saves two round trips per
-    request. kr8s itself re-authenticates when the server answers 401/403 (rotated tokens).
-    """
-    kubeconfig = os.environ.get("KUBECONFIG") or None
-    if kubeconfig not in _APIS:
-        _APIS[kubeconfig] = await kr8s.asyncio.api(kubeconfig=kubeconfig)
-    return _APIS[kubeconfig]
+def _denied(err: KubeError) -> ConnectError | KubeError:
+    """What to raise for ``err``: a 403 as the user-facing ``PermissionDeniedError``, the rest as is."""
+    return PermissionDeniedError.from_kube(err) if err.forbidden() else err
 
 
 async def dask_api_served() -> bool:
-    client = await api()
-    return DASK_API in [v async for v in client.api_versions()]
+    api = await get_api()
+    try:
+        return DASK_API in [v async for v in api.api_versions()]
+    except API_ERRORS as err:
+        raise from_exception(err, what="listing the API versions this cluster serves") from err
 
 
-async def list_objects(kind: type, namespace: str, **selectors: str) -> list[dict[str, Any]]:
+async def list_objects(kind: type, namespace: str, **selectors: str) -> list[Obj]:
     """One LIST request (kr8s's ``get(name)`` retries a missing object for 2 s; we want one answer)."""
-    client = await api()
-    return [obj.raw async for obj in kind.list(api=client, namespace=namespace, **selectors)]
+    api = await get_api()
+    try:
+        return [obj.raw async for obj in kind.list(api=api, namespace=namespace, **selectors)]
+    except API_ERRORS as err:
+        raise from_exception(err, verb="list", resource=resource_of(kind), namespace=namespace) from err
 
 
-def scheduler_selector(name: str) -> str:
-    return f"dask.org/cluster-name={name},dask.org/component=scheduler"
+async def _list_named(kind: type, name: str, namespace: str) -> list[Obj]:
+    return await list_objects(kind, namespace, field_selector=f"metadata.name={name}")
 
 
-def worker_selector(name: str) -> str:
-    return f"dask.org/cluster-name={name},dask.org/component=worker"
-
-
-async def get_cluster(name: str, namespace: str) -> dict[str, Any]:
+async def get_cluster(name: str, namespace: str) -> Obj:
     """The DaskCluster as JSON, or the ConnectError saying why it cannot be read."""
     try:
-        found = await list_objects(DaskCluster, namespace, field_selector=f"metadata.name={name}")
-        if found:
+        if found := await _list_named(DaskCluster, name, namespace):
             return found[0]
-    except kr8s.ServerError as err:
-        if status_code(err) == 403:
-            raise forbidden(err, "list", DASKCLUSTERS, namespace) from None
-        if status_code(err) != 404:
-            raise
+    except KubeError as err:
+        if not err.not_found:
+            raise _denied(err) from None
     if not await dask_api_served():
         raise OperatorNotInstalledError(DASK_API)
     try:
         existing = sorted(c["metadata"]["name"] for c in await list_objects(DaskCluster, namespace))
-    except kr8s.ServerError:
+    except KubeError as err:
+        if err.status is None:
+            raise
         existing = []
     raise ClusterNotFoundError(name, namespace, existing)
 
 
-async def scheduler_pods(name: str, namespace: str) -> list[dict[str, Any]]:
+async def scheduler_pods(name: str, namespace: str) -> list[Obj]:
     try:
-        return await list_objects(Pod, namespace, label_selector=scheduler_selector(name))
-    except kr8s.ServerError as err:
-        if status_code(err) == 403:
-            raise forbidden(err, "list", "pods", namespace) from None
-        raise
+        return await list_objects(Pod, namespace, label_selector=pod_selector(name, "scheduler"))
+    except KubeError as err:
+        raise _denied(err) from None
 
 
-async def events(namespace: str) -> list[dict[str, Any]]:
-    """Namespace events (empty when RBAC forbids reading them: diagnosis then uses pod status only)."""
+async def worker_pods(name: str, namespace: str) -> list[Obj]:
     try:
-        return await list_objects(Event, namespace)
-    except kr8s.ServerError:
-        return []
+        return await list_objects(Pod, namespace, label_selector=pod_selector(name, "worker"))
+    except KubeError as err:
+        raise _denied(err) from None
 
 
-async def get_autoscaler(name: str, namespace: str) -> dict[str, Any] | None:
+async def _answered_or_none(read: Awaitable[list[Obj]]) -> list[Obj] | None:
+    """The read's objects; None when the API server refused it (any HTTP error); no answer raises."""
     try:
-        found = await list_objects(DaskAutoscaler, namespace, field_selector=f"metadata.name={name}")
-    except kr8s.ServerError:
+        return await read
+    except KubeError as err:
+        if err.status is None:
+            raise
         return None
+
+
+async def events(namespace: str) -> list[Obj]:
+    """Namespace events (empty when RBAC forbids reading them: diagnosis then uses pod status only)."""
+    return await _answered_or_none(list_objects(Event, namespace)) or []
+
+
+async def get_autoscaler(name: str, namespace: str) -> Obj | None:
+    found = await _answered_or_none(_list_named(DaskAutoscaler, name, namespace))
     return found[0] if found else None
+
+
+class _Recorder:
+    """Reads for a snapshot: a refused read is None, and its 403 is kept (once per verb and resource)."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.forbidden: list[PermissionDeniedError] = []
+
+    async def read(self, kind: type, **selectors: str) -> list[Obj] | None:
+        try:
+            return await list_objects(kind, self.namespace, **selectors)
+        except KubeError as err:
+            if err.status is None:
+                raise
+            if err.forbidden():
+                self.denied(PermissionDeniedError.from_kube(err))
+            return None
+
+    def denied(self, err: PermissionDeniedError) -> None:
+        if all((d.verb, d.resource) != (err.verb, err.resource) for d in self.forbidden):
+            self.forbidden.append(err)
+
+
+async def _find_cluster(namespace: str, name: str) -> ClusterSnapshot | Obj:
+    """The DaskCluster, or the snapshot that explains why there is none to look at."""
+    try:
+        served = await dask_api_served()
+    except (KubeError, ValueError) as err:
+        detail = err.detail if isinstance(err, KubeError) else str(err)
+        return ClusterSnapshot(namespace, name, api_error=f"cannot reach the Kubernetes API: {detail}")
+    try:
+        return await get_cluster(name, namespace)
+    except ConnectError as err:
+        return ClusterSnapshot(
+            namespace, name, api_served=served, error=err,
+            clusters=tuple(err.existing) if isinstance(err, ClusterNotFoundError) else (),
+            forbidden=(err,) if isinstance(err, PermissionDeniedError) else (),
+        )
+
+
+async def _snapshot(namespace: str, name: str) -> ClusterSnapshot:
+    found = await _find_cluster(namespace, name)
+    if isinstance(found, ClusterSnapshot):
+        return found
+    reads = _Recorder(namespace)
+    autoscalers = await reads.read(DaskAutoscaler, field_selector=f"metadata.name={name}")
+    schedulers = await reads.read(Pod, label_selector=pod_selector(name, "scheduler"))
+    workers = await reads.read(Pod, label_selector=pod_selector(name, "worker"))
+    return ClusterSnapshot(
+        namespace, name, api_served=True, cluster=found,
+        autoscaler=autoscalers[0] if autoscalers else None,
+        scheduler_pods=tuple(schedulers or ()), worker_pods=tuple(workers or ()),
+        events=tuple(await reads.read(Event) or ()),
+        quotas=tuple(await reads.read(ResourceQuota) or ()),
+        forbidden=tuple(reads.forbidden), pods_visible=schedulers is not None,
+    )
+
+
+def snapshot(namespace: str, name: str) -> ClusterSnapshot:
+    """Read the namespace's DaskCluster, autoscaler, pods, events and quotas (never raises for API errors)."""
+    return run(_snapshot(namespace, name))
+
+
+ACCESS_NEEDED: tuple[tuple[str, str, str, str], ...] = (
+    # verb, resource, group, why
+    # (kr8s reads single objects with a LIST + field selector, so "list" is what RBAC must allow)
+    ("list", "daskclusters", "kubernetes.dask.org", "find the cluster"),
+    ("list", "daskautoscalers", "kubernetes.dask.org", "show the worker minimum and maximum"),
+    ("list", "pods", "", "see the scheduler and workers"),
+    ("list", "services", "", "find the scheduler address"),
+    ("list", "events", "", "explain pods that do not start"),
+)
+PORT_FORWARD = ("create", "pods", "", "port-forward from outside the cluster", "portforward")
+
+
+async def _review(namespace: str, verb: str, resource: str, group: str, sub: str) -> bool | None:
+    """Whether this user may ``verb`` the resource (None: the review itself failed)."""
+    attrs = {"namespace": namespace, "verb": verb, "resource": resource, "group": group}
+    if sub:
+        attrs["subresource"] = sub
+    review = SelfSubjectAccessReview({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                      "metadata": {}, "spec": {"resourceAttributes": attrs}}, api=await get_api())
+    try:
+        await review.create()
+    except API_ERRORS as err:
+        if from_exception(err).status is None:
+            raise from_exception(err, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io") from err
+        return None
+    return bool(review.raw.get("status", {}).get("allowed"))
+
+
+async def _check_access(namespace: str, in_pod: bool) -> list[Access]:
+    needed = [(*a, "") for a in ACCESS_NEEDED] + ([] if in_pod else [PORT_FORWARD])
+    results = []
+    for verb, resource, group, why, sub in needed:
+        full = f"{resource}{'/' + sub if sub else ''}{'.' + group if group else ''}"
+        results.append(Access(verb, full, await _review(namespace, verb, resource, group, sub), why))
+    return results
+
+
+def check_access(namespace: str, in_pod: bool) -> list[Access]:
+    """(verb, resource, allowed, why) for every call connect() makes; allowed None = could not ask."""
+    return run(_check_access(namespace, in_pod))
+
+
+async def _namespace_status(namespace: str) -> dict[str, Any]:
+    try:
+        found = await _list_named(ConfigMap, STATUS_CONFIGMAP, namespace)
+    except KubeError as err:
+        if not err.not_found:
+            raise RuntimeError(f"cannot read the dask-kubeflow status of namespace {namespace}: {err.detail}") from None
+        found = []
+    return from_configmap(namespace, found[0] if found else None)
+
+
+def namespace_status(namespace: str) -> dict[str, Any]:
+    """What the controller last reported for ``namespace`` (its status ConfigMap, see
+    ``kube.namespace_status.from_configmap``); raises RuntimeError saying why it could not be read."""
+    return run(_namespace_status(namespace))

@@ -1,10 +1,11 @@
 """Turn what the Kubernetes API says into one reason and one fix. Pure functions over plain dicts.
 
 ``connect()``, ``status`` and ``doctor`` fetch pods, events, API errors and version reports (see
-``kubernetes.py``) and hand them here as the JSON the API returned, so every message can be tested
+``cluster_api.py``) and hand them here as the JSON the API returned, so every message can be tested
 without a cluster. The rules follow what a human would look at: container waiting reasons first
 (image pull, crash loop), then the scheduler's own verdict (PodScheduled=False), then events on the
 pod and its owners (quota refusals surface as FailedCreate on the ReplicaSet, never on a pod).
+Nothing here imports the I/O modules; ``doctor.py`` builds its checks from these answers.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .environment import Environment
-    from .inspection import ClusterSnapshot, ProbeResult
+from ..kube.names import default_worker_group, scheduler_service
 
 __all__ = [
-    "Check",
-    "doctor_checks",
     "Diagnosis",
     "compare_versions",
     "explain_forbidden",
     "explain_pods",
     "pod_is_ready",
+    "scheduler_owners",
     "summarize_phase",
+    "worker_owners",
 ]
 
 Obj = Mapping[str, Any]
@@ -42,16 +41,6 @@ class Diagnosis:
 
     reason: str
     fix: str
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of ``dask-kubeflow doctor``: ``ok`` is None when the check could not run."""
-
-    name: str
-    ok: bool | None
-    detail: str
-    fix: str = ""
 
 
 def _get(obj: Obj | None, *path: str, default: Any = None) -> Any:
@@ -93,46 +82,68 @@ def _container_statuses(pod: Obj) -> list[Obj]:
     return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
 
 
-def _pod_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | None:
+def _image_pull_diagnosis(pod_name: str, cs: Obj, events: list[Obj]) -> Diagnosis:
+    waiting = _get(cs, "state", "waiting") or {}
+    reason, message = waiting.get("reason", ""), waiting.get("message", "")
+    image = cs.get("image") or "the image"
+    pull_event = next((e for e in reversed(events) if e.get("reason") in ("Failed", "ErrImagePull")), None)
+    why = (pull_event or {}).get("message") or message
+    return Diagnosis(
+        f"pod {pod_name} cannot pull image {image} ({reason}{': ' + why if why else ''})",
+        "check the image name and tag exist and the registry is reachable from the cluster; the image "
+        "comes from the platform policy (ask your admin), or an imagePullSecret may be missing",
+    )
+
+
+def _crash_diagnosis(pod_name: str, cs: Obj, namespace: str) -> Diagnosis:
+    reason = _get(cs, "state", "waiting", "reason", default="")
+    last = _get(cs, "lastState", "terminated") or {}
+    exit_code = last.get("exitCode")
+    last_reason = last.get("reason") or ""
+    tail = (last.get("message") or "").strip().splitlines()[-1:] or []
+    parts = [p for p in (f"exit code {exit_code}" if exit_code is not None else "", last_reason, *tail) if p]
+    return Diagnosis(
+        f"pod {pod_name} is crash-looping ({reason or 'restarting'}, {cs.get('restartCount', 0)} restarts"
+        + (f"; last run: {', '.join(parts)}" if parts else "") + ")",
+        f"read its log: kubectl logs -n {namespace} {pod_name} --previous"
+        + ("; OOMKilled means the pod needs more memory (ask your admin for a bigger tier)" if last_reason == "OOMKilled" else ""),
+    )
+
+
+def _container_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | None:
+    """A container that cannot pull its image or keeps crashing."""
     name = _get(pod, "metadata", "name", default="?")
     for cs in _container_statuses(pod):
-        waiting = _get(cs, "state", "waiting") or {}
-        reason = waiting.get("reason", "")
-        message = waiting.get("message", "")
+        reason = _get(cs, "state", "waiting", "reason", default="")
         if reason in IMAGE_PULL_REASONS:
-            image = cs.get("image") or "the image"
-            pull_event = next((e for e in reversed(events) if e.get("reason") in ("Failed", "ErrImagePull")), None)
-            why = (pull_event or {}).get("message") or message
-            return Diagnosis(
-                f"pod {name} cannot pull image {image} ({reason}{': ' + why if why else ''})",
-                "check the image name and tag exist and the registry is reachable from the cluster; the image "
-                "comes from the platform policy (ask your admin), or an imagePullSecret may be missing",
-            )
-        last = _get(cs, "lastState", "terminated") or {}
-        if reason in CRASH_REASONS or (cs.get("restartCount", 0) > 0 and last):
-            exit_code = last.get("exitCode")
-            last_reason = last.get("reason") or ""
-            tail = (last.get("message") or "").strip().splitlines()[-1:] or []
-            parts = [p for p in (f"exit code {exit_code}" if exit_code is not None else "", last_reason, *tail) if p]
-            return Diagnosis(
-                f"pod {name} is crash-looping ({reason or 'restarting'}, {cs.get('restartCount', 0)} restarts"
-                + (f"; last run: {', '.join(parts)}" if parts else "") + ")",
-                f"read its log: kubectl logs -n {namespace} {name} --previous"
-                + ("; OOMKilled means the pod needs more memory (ask your admin for a bigger tier)" if last_reason == "OOMKilled" else ""),
-            )
+            return _image_pull_diagnosis(name, cs, events)
+        if reason in CRASH_REASONS or (cs.get("restartCount", 0) > 0 and _get(cs, "lastState", "terminated")):
+            return _crash_diagnosis(name, cs, namespace)
+    return None
+
+
+def _unscheduled_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | None:
+    """The Kubernetes scheduler's verdict (PodScheduled=False): no node fits, or the quota refused."""
     conditions = _get(pod, "status", "conditions", default=[]) or []
     unscheduled = next((c for c in conditions if c.get("type") == "PodScheduled" and c.get("status") == "False"), None)
-    if unscheduled is not None:
-        message = unscheduled.get("message") or ""
-        failed = next((e for e in reversed(events) if e.get("reason") == "FailedScheduling"), None)
-        message = message or (failed or {}).get("message", "")
-        if "quota" in message:
-            return _quota_diagnosis(message, namespace)
-        return Diagnosis(
-            f"pod {name} is Pending: the Kubernetes scheduler cannot place it ({message or unscheduled.get('reason', 'Unschedulable')})",
-            "the cluster has no node with enough free CPU/memory (or matching selectors/tolerations) for this "
-            "pod; wait for the autoscaler to add nodes or ask your admin",
-        )
+    if unscheduled is None:
+        return None
+    message = unscheduled.get("message") or ""
+    failed = next((e for e in reversed(events) if e.get("reason") == "FailedScheduling"), None)
+    message = message or (failed or {}).get("message", "")
+    if "quota" in message:
+        return _quota_diagnosis(message, namespace)
+    return Diagnosis(
+        f"pod {_get(pod, 'metadata', 'name', default='?')} is Pending: the Kubernetes scheduler cannot place it "
+        f"({message or unscheduled.get('reason', 'Unschedulable')})",
+        "the cluster has no node with enough free CPU/memory (or matching selectors/tolerations) for this "
+        "pod; wait for the autoscaler to add nodes or ask your admin",
+    )
+
+
+def _phase_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | None:
+    """What the pod's phase (Pending, Running but not ready, stopped) and its warning events say."""
+    name = _get(pod, "metadata", "name", default="?")
     phase = _get(pod, "status", "phase")
     if phase == "Pending":
         latest = next((e for e in reversed(events) if e.get("type") == "Warning"), None)
@@ -151,9 +162,27 @@ def _pod_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | N
             f"its readiness probe fails; read its log: kubectl logs -n {namespace} {name}",
         )
     if phase in ("Failed", "Succeeded"):
-        return Diagnosis(f"pod {name} has stopped (phase {phase}: {_get(pod, 'status', 'reason') or _get(pod, 'status', 'message') or 'no reason given'})",
+        why = _get(pod, "status", "reason") or _get(pod, "status", "message") or "no reason given"
+        return Diagnosis(f"pod {name} has stopped (phase {phase}: {why})",
                          f"kubectl logs -n {namespace} {name}; the operator recreates it, or ask your admin")
     return None
+
+
+def _pod_diagnosis(pod: Obj, events: list[Obj], namespace: str) -> Diagnosis | None:
+    for rule in (_container_diagnosis, _unscheduled_diagnosis, _phase_diagnosis):
+        if (found := rule(pod, events, namespace)) is not None:
+            return found
+    return None
+
+
+def scheduler_owners(cluster: str) -> list[str]:
+    """What creates a cluster's scheduler pod (its Deployment, whose ReplicaSets share the prefix)."""
+    return [scheduler_service(cluster)]
+
+
+def worker_owners(cluster: str) -> list[str]:
+    """Prefix of what creates the default worker group's pods (``<cluster>-default-worker-<hex>``)."""
+    return [f"{default_worker_group(cluster)}-worker"]
 
 
 def explain_pods(
@@ -241,102 +270,3 @@ def summarize_phase(cluster: Obj | None, scheduler_pods: Iterable[Obj]) -> str:
     waiting = next((_get(cs, "state", "waiting", "reason") for cs in _container_statuses(pod) if _get(cs, "state", "waiting")), None)
     state = "ready" if pod_is_ready(pod) else (waiting or _get(pod, "status", "phase") or "Pending")
     return f"cluster {phase}; scheduler pod {state}"
-
-
-def doctor_checks(
-    env: Environment,
-    snap: ClusterSnapshot | None,
-    access: list[tuple[str, str, bool | None, str]],
-    probe: ProbeResult | None,
-) -> list[Check]:
-    """Every ``doctor`` line, in the order a person would debug: where, API, operator, RBAC, cluster, pods, network."""
-    checks = [
-        Check("inside a pod?", True, "yes (Kubernetes in-cluster credentials)" if env.in_pod else
-              (f"no; using kubeconfig {env.kubeconfig} (port-forward)" if env.kubeconfig else "no, and no kubeconfig"))
-        if env.in_pod or env.kubeconfig else
-        Check("inside a pod?", False, "not in a pod and no kubeconfig found",
-              "run inside a Kubeflow notebook, or set KUBECONFIG; off Kubernetes connect() starts an embedded cluster"),
-        Check("namespace?", True, f"{env.namespace} (from {env.namespace_source})") if env.namespace else
-        Check("namespace?", False, "no namespace found",
-              "pass --namespace, or set DASK_KUBERNETES__NAMESPACE (the platform's PodDefault sets it in notebooks)"),
-    ]
-    if snap is None:
-        return checks
-    ns, name = snap.namespace, snap.name
-    if snap.api_error:
-        checks.append(Check("Kubernetes API reachable", False, snap.api_error,
-                            "check your kubeconfig / network; inside a pod check the service account token is mounted"))
-        return checks
-    checks.append(Check("Kubernetes API reachable", True, "yes"))
-    checks.append(Check("Dask operator CRDs installed", True, "kubernetes.dask.org/v1 is served") if snap.api_served else
-                  Check("Dask operator CRDs installed", False, "kubernetes.dask.org/v1 is not served by this cluster",
-                        "ask your platform admin to install the dask-kubernetes operator and dask-kubeflow"))
-    refused = {(d.verb, d.resource): d for d in snap.forbidden}
-    for verb, resource, allowed, why in access:
-        label = f"may {verb} {resource}"
-        if (verb, resource) in refused:
-            checks.append(Check(label, False, f"no: the API server answered 403 Forbidden (needed to {why})",
-                                refused.pop((verb, resource)).fix))
-        elif allowed is None:
-            checks.append(Check(label, None, "could not ask (SelfSubjectAccessReview failed)"))
-        elif allowed:
-            checks.append(Check(label, True, f"yes (to {why})"))
-        else:
-            checks.append(Check(label, False, f"no: needed to {why}",
-                                f"ask the namespace owner or admin for a Role allowing {verb!r} on {resource!r} in {ns!r}"))
-    for denied in refused.values():
-        checks.append(Check(f"may {denied.verb} {denied.resource}", False, denied.problem, denied.fix))
-    if not snap.api_served:
-        return checks
-    from .errors import ClusterNotFoundError, PermissionDeniedError
-
-    err = snap.error
-    if isinstance(err, ClusterNotFoundError):
-        checks.append(Check(f"cluster {name!r} exists", False, err.problem, err.fix))
-        return checks
-    if isinstance(err, PermissionDeniedError) and snap.cluster is None:
-        checks.append(Check(f"cluster {name!r} exists", None, err.problem, err.fix))
-        return checks
-    if snap.cluster is None:
-        checks.append(Check(f"cluster {name!r} exists", False, err.problem if err else "could not read it",
-                            err.fix if err else ""))
-        return checks
-    phase = _get(snap.cluster, "status", "phase") or "no status yet"
-    checks.append(Check(f"cluster {name!r} exists", True, f"phase {phase}"))
-    if not snap.pods_visible:
-        checks.append(Check("scheduler pod ready", None, "cannot tell: listing pods is forbidden (see above)"))
-        return checks
-    scheduler = explain_pods(snap.scheduler_pods, snap.events, ns, owners=[f"{name}-scheduler"], cluster=snap.cluster)
-    checks.append(Check("scheduler pod ready", True, "yes") if scheduler is None else
-                  Check("scheduler pod ready", False, scheduler.reason, scheduler.fix))
-    if snap.worker_pods:
-        workers = explain_pods(snap.worker_pods, snap.events, ns, what="worker", owners=[f"{name}-default-worker"])
-        ready = sum(pod_is_ready(p) for p in snap.worker_pods)
-        checks.append(Check("worker pods", True, f"{ready}/{len(snap.worker_pods)} ready") if workers is None else
-                      Check("worker pods", False, workers.reason, workers.fix))
-    if probe is None:
-        checks.append(Check("can reach the scheduler?", None, "skipped: the scheduler pod is not ready"))
-        return checks
-    if probe.error:
-        checks.append(Check("can reach the scheduler?", False, probe.error,
-                            "inside the cluster check a NetworkPolicy lets this pod reach the scheduler on 8786; "
-                            "outside, check you may create pods/portforward"))
-        return checks
-    checks.append(Check("can reach the scheduler?", True, f"{probe.scheduler_address}, {probe.workers} worker(s)"))
-    if probe.mismatches:
-        listed = ", ".join(f"{p} {c} here vs {s} on the scheduler" for p, (c, s) in sorted(probe.mismatches.items()))
-        pins = " ".join(f"{p}=={s}" for p, (_, s) in sorted(probe.mismatches.items()) if s)
-        checks.append(Check("same Dask as the scheduler", False, listed,
-                            f"pip install {pins} in the notebook, or ask your admin to align the policy image"))
-    else:
-        checks.append(Check("same Dask as the scheduler", True, "dask and distributed match"))
-    status, error = probe.dashboard_status, probe.dashboard_error
-    where = f"{probe.dashboard_link} (checked {probe.dashboard_url})" if probe.dashboard_url != probe.dashboard_link else str(probe.dashboard_link)
-    if status is not None and (200 <= status < 400 or status in (401, 403)):
-        note = " (login required: open it from the Kubeflow UI)" if status in (401, 403) else ""
-        checks.append(Check("dashboard link reachable?", True, f"{where}: HTTP {status}{note}"))
-    else:
-        checks.append(Check("dashboard link reachable?", False, f"{where}: " + (f"HTTP {status}" if status else f"{error}"),
-                            "the scheduler must serve the dashboard under the link's path (--dashboard-prefix); "
-                            "ask your admin to check the dask-kubeflow gateway and the cluster's dashboard prefix"))
-    return checks

@@ -6,6 +6,14 @@ user can take at 2 a.m.); ``str(err)`` shows both. Catch ``ConnectError`` to cat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..kube.names import SCHEDULER_PORT, scheduler_service
+from .diagnose import explain_forbidden
+
+if TYPE_CHECKING:
+    from ..kube.errors import KubeError
+
 __all__ = [
     "ClusterNotFoundError",
     "ConnectError",
@@ -68,6 +76,15 @@ class PermissionDeniedError(ConnectError):
             "in a notebook, check it runs as ServiceAccount default-editor",
         )
 
+    @classmethod
+    def from_kube(cls, err: KubeError, namespace: str = "") -> PermissionDeniedError:
+        """The 403 ``err`` for a user: verb, resource and user from the API server's message when it
+        names them, else the request's own (``err.verb``/``err.resource``)."""
+        namespace = namespace or err.namespace
+        verb, resource, user = explain_forbidden(err.detail, verb=err.verb, resource=err.resource,
+                                                 namespace=namespace)
+        return cls(verb, resource, namespace, user)
+
 
 class SchedulerNotReadyError(ConnectError):
     """The scheduler pod did not become ready in time; ``reason`` is read from pod status and events."""
@@ -99,7 +116,8 @@ class SchedulerUnreachableError(ConnectError):
         super().__init__(
             f"the scheduler of {name!r} in {namespace!r} is running but could not be reached within "
             f"{timeout:g} s ({detail})",
-            f"inside the cluster, check a NetworkPolicy allows this pod to reach {name}-scheduler port 8786; "
+            f"inside the cluster, check a NetworkPolicy allows this pod to reach {scheduler_service(name)} port "
+            f"{SCHEDULER_PORT}; "
             "outside, check your kubeconfig user may create pods/portforward",
         )
 

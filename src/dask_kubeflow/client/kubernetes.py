@@ -20,29 +20,28 @@ from contextlib import contextmanager
 from typing import Any
 
 import dask.config
-import kr8s
 from dask_kubernetes.operator import KubeCluster
 from distributed import Client
 from distributed.versions import get_versions
-from kr8s.asyncio.objects import Pod
 from rich.console import Console
 
+from ..kube.errors import API_ERRORS, from_exception
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, ENV_DASHBOARD_LINK
-from .cluster_api import (
-    events,
-    forbidden,
-    get_autoscaler,
-    get_cluster,
-    list_objects,
-    run,
-    scheduler_pods,
-    status_code,
-    worker_selector,
+from ..kube.sync import run
+from .cluster_api import events, get_autoscaler, get_cluster, scheduler_pods, worker_pods
+from .diagnose import (
+    Diagnosis,
+    compare_versions,
+    explain_pods,
+    pod_is_ready,
+    scheduler_owners,
+    summarize_phase,
+    worker_owners,
 )
-from .diagnose import Diagnosis, compare_versions, explain_pods, pod_is_ready, summarize_phase
 from .environment import Environment
 from .errors import (
     ConnectError,
+    PermissionDeniedError,
     SchedulerNotReadyError,
     SchedulerUnreachableError,
     VersionMismatchError,
@@ -100,8 +99,10 @@ def open_cluster(name: str, namespace: str, timeout: float) -> KubeCluster:
                                         "did not answer (no route, or the port-forward failed)")
     if "error" in box:
         err = box["error"]
-        if isinstance(err, kr8s.ServerError) and status_code(err) == 403:
-            raise forbidden(err, "list", "services", namespace) from err
+        if isinstance(err, API_ERRORS):
+            kube_err = from_exception(err, verb="list", resource="services", namespace=namespace)
+            if kube_err.forbidden():
+                raise PermissionDeniedError.from_kube(kube_err) from err
         raise err
     return box["cluster"]
 
@@ -142,9 +143,9 @@ def _wait_for_workers(client: Client, env: Environment, n: int, timeout: float, 
     except (TimeoutError, asyncio.TimeoutError):
         pass
     got = len(client.scheduler_info().get("workers", {}))
-    pods = run(list_objects(Pod, namespace, label_selector=worker_selector(name)))
+    pods = run(worker_pods(name, namespace))
     seen = run(events(namespace))
-    diagnosis = explain_pods(pods, seen, namespace, what="worker", owners=[f"{name}-default-worker"])
+    diagnosis = explain_pods(pods, seen, namespace, what="worker", owners=worker_owners(name))
     if diagnosis is None:
         minimum = (autoscaler or {}).get("spec", {}).get("minimum")
         diagnosis = Diagnosis(
@@ -192,7 +193,7 @@ def connect_kubernetes(
             show(summarize_phase(the_cluster(), pods))
             if time.monotonic() >= deadline:
                 seen = run(events(namespace))
-                diagnosis = explain_pods(pods, seen, namespace, owners=[f"{name}-scheduler"], cluster=cluster)
+                diagnosis = explain_pods(pods, seen, namespace, owners=scheduler_owners(name), cluster=cluster)
                 diagnosis = diagnosis or Diagnosis("the scheduler pod became ready just now", "try again")
                 raise SchedulerNotReadyError(name, namespace, timeout, diagnosis.reason, diagnosis.fix)
             time.sleep(POLL_SECONDS)

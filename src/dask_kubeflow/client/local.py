@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+import dask
 import psutil
 from dask.utils import format_bytes
 from distributed import Client
@@ -90,14 +91,18 @@ def fit_layout(
 def start_local(fitted: LocalLayout, *, wait_for_workers: int = 0) -> Client:
     """Start the embedded cluster ``fit_layout`` sized; the Client owns it (closing it stops the cluster)."""
     # Client() with no address starts its own LocalCluster from these keywords and closes it on close.
-    client = Client(
-        n_workers=fitted.n_workers,
-        threads_per_worker=fitted.threads_per_worker,
-        memory_limit=fitted.memory_limit,
-        processes=True,
-        dashboard_address=":0",
-        set_as_default=True,
-    )
+    # Single-threaded workers get one task at a time (as render does for threads: 1 tiers): the
+    # default worker-saturation 1.1 queues two each and splits equal shards unevenly.
+    saturation = {"distributed.scheduler.worker-saturation": 1.0} if fitted.threads_per_worker == 1 else {}
+    with dask.config.set(saturation):
+        client = Client(
+            n_workers=fitted.n_workers,
+            threads_per_worker=fitted.threads_per_worker,
+            memory_limit=fitted.memory_limit,
+            processes=True,
+            dashboard_address=":0",
+            set_as_default=True,
+        )
     if wait_for_workers:
         client.wait_for_workers(min(wait_for_workers, fitted.n_workers))
     return client

@@ -1,0 +1,206 @@
+"""``dask-kubeflow doctor``'s checks, one small function per stage, in the order a person debugs.
+
+Pure: every stage reads what was already fetched (:class:`Facts`: the environment, the namespace
+snapshot, the access reviews, the live probe) and returns its :class:`Check` lines plus whether
+later stages can still say anything. Add a stage by writing one function and listing it in
+``STAGES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..kube.names import ENV_NAMESPACE, SCHEDULER_PORT
+from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owners
+from .environment import Environment
+from .errors import ClusterNotFoundError, PermissionDeniedError
+from .snapshot import Access, ClusterSnapshot, ProbeResult
+
+__all__ = ["Check", "Facts", "Stage", "STAGES", "doctor_checks"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``dask-kubeflow doctor``: ``ok`` is None when the check could not run."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the stages read. ``snap`` is None off Kubernetes; ``probe`` None when not connected."""
+
+    env: Environment
+    snap: ClusterSnapshot | None
+    access: Sequence[Access | tuple[str, str, bool | None, str]]
+    probe: ProbeResult | None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's lines; ``go_on`` False when later stages have nothing to stand on."""
+
+    checks: tuple[Check, ...]
+    go_on: bool = True
+
+
+def _stop(*checks: Check) -> Stage:
+    return Stage(checks, go_on=False)
+
+
+def environment(facts: Facts) -> Stage:
+    env = facts.env
+    if env.in_pod or env.kubeconfig:
+        where = Check("inside a pod?", True, "yes (Kubernetes in-cluster credentials)" if env.in_pod else
+                      (f"no; using kubeconfig {env.kubeconfig} (port-forward)" if env.kubeconfig else "no, and no kubeconfig"))
+    else:
+        where = Check("inside a pod?", False, "not in a pod and no kubeconfig found",
+                      "run inside a Kubeflow notebook, or set KUBECONFIG; off Kubernetes connect() starts an embedded cluster")
+    namespace = Check("namespace?", True, f"{env.namespace} (from {env.namespace_source})") if env.namespace else \
+        Check("namespace?", False, "no namespace found",
+              f"pass --namespace, or set {ENV_NAMESPACE} (the platform's PodDefault sets it in notebooks)")
+    return Stage((where, namespace), go_on=facts.snap is not None)
+
+
+def api_reachable(facts: Facts) -> Stage:
+    assert facts.snap is not None
+    if facts.snap.api_error:
+        return _stop(Check("Kubernetes API reachable", False, facts.snap.api_error,
+                           "check your kubeconfig / network; inside a pod check the service account token is mounted"))
+    return Stage((Check("Kubernetes API reachable", True, "yes"),))
+
+
+def operator_installed(facts: Facts) -> Stage:
+    assert facts.snap is not None
+    if facts.snap.api_served:
+        return Stage((Check("Dask operator CRDs installed", True, "kubernetes.dask.org/v1 is served"),))
+    return Stage((Check("Dask operator CRDs installed", False, "kubernetes.dask.org/v1 is not served by this cluster",
+                        "ask your platform admin to install the dask-kubernetes operator and dask-kubeflow"),))
+
+
+def _access_check(verb: str, resource: str, allowed: bool | None, why: str, namespace: str) -> Check:
+    label = f"may {verb} {resource}"
+    if allowed is None:
+        return Check(label, None, "could not ask (SelfSubjectAccessReview failed)")
+    if allowed:
+        return Check(label, True, f"yes (to {why})")
+    return Check(label, False, f"no: needed to {why}",
+                 f"ask the namespace owner or admin for a Role allowing {verb!r} on {resource!r} in {namespace!r}")
+
+
+def rbac(facts: Facts) -> Stage:
+    """Each permission connect() needs: a 403 the API really answered beats what the review said."""
+    assert facts.snap is not None
+    refused = {(d.verb, d.resource): d for d in facts.snap.forbidden}
+    checks = []
+    for verb, resource, allowed, why in facts.access:
+        if (denied := refused.pop((verb, resource), None)) is not None:
+            checks.append(Check(f"may {verb} {resource}", False,
+                                f"no: the API server answered 403 Forbidden (needed to {why})", denied.fix))
+        else:
+            checks.append(_access_check(verb, resource, allowed, why, facts.snap.namespace))
+    checks += [Check(f"may {d.verb} {d.resource}", False, d.problem, d.fix) for d in refused.values()]
+    return Stage(tuple(checks))
+
+
+def cluster_exists(facts: Facts) -> Stage:
+    snap = facts.snap
+    assert snap is not None
+    if not snap.api_served:
+        return _stop()
+    label, err = f"cluster {snap.name!r} exists", snap.error
+    if isinstance(err, ClusterNotFoundError):
+        return _stop(Check(label, False, err.problem, err.fix))
+    if isinstance(err, PermissionDeniedError) and snap.cluster is None:
+        return _stop(Check(label, None, err.problem, err.fix))
+    if snap.cluster is None:
+        return _stop(Check(label, False, err.problem if err else "could not read it", err.fix if err else ""))
+    phase = (snap.cluster.get("status") or {}).get("phase") or "no status yet"
+    return Stage((Check(label, True, f"phase {phase}"),))
+
+
+def scheduler_pod(facts: Facts) -> Stage:
+    snap = facts.snap
+    assert snap is not None and snap.cluster is not None
+    if not snap.pods_visible:
+        return _stop(Check("scheduler pod ready", None, "cannot tell: listing pods is forbidden (see above)"))
+    found = explain_pods(snap.scheduler_pods, snap.events, snap.namespace, owners=scheduler_owners(snap.name),
+                         cluster=snap.cluster)
+    if found is None:
+        return Stage((Check("scheduler pod ready", True, "yes"),))
+    return Stage((Check("scheduler pod ready", False, found.reason, found.fix),))
+
+
+def workers(facts: Facts) -> Stage:
+    snap = facts.snap
+    assert snap is not None
+    if not snap.worker_pods:
+        return Stage(())
+    found = explain_pods(snap.worker_pods, snap.events, snap.namespace, what="worker", owners=worker_owners(snap.name))
+    if found is None:
+        ready = sum(pod_is_ready(p) for p in snap.worker_pods)
+        return Stage((Check("worker pods", True, f"{ready}/{len(snap.worker_pods)} ready"),))
+    return Stage((Check("worker pods", False, found.reason, found.fix),))
+
+
+def reachability(facts: Facts) -> Stage:
+    probe = facts.probe
+    if probe is None:
+        return _stop(Check("can reach the scheduler?", None, "skipped: the scheduler pod is not ready"))
+    if probe.error:
+        return _stop(Check("can reach the scheduler?", False, probe.error,
+                           f"inside the cluster check a NetworkPolicy lets this pod reach the scheduler on "
+                           f"{SCHEDULER_PORT}; outside, check you may create pods/portforward"))
+    return Stage((Check("can reach the scheduler?", True, f"{probe.scheduler_address}, {probe.workers} worker(s)"),))
+
+
+def versions(facts: Facts) -> Stage:
+    assert facts.probe is not None
+    mismatches = facts.probe.mismatches
+    if not mismatches:
+        return Stage((Check("same Dask as the scheduler", True, "dask and distributed match"),))
+    listed = ", ".join(f"{p} {c} here vs {s} on the scheduler" for p, (c, s) in sorted(mismatches.items()))
+    pins = " ".join(f"{p}=={s}" for p, (_, s) in sorted(mismatches.items()) if s)
+    return Stage((Check("same Dask as the scheduler", False, listed,
+                        f"pip install {pins} in the notebook, or ask your admin to align the policy image"),))
+
+
+def dashboard(facts: Facts) -> Stage:
+    probe = facts.probe
+    assert probe is not None
+    status, error = probe.dashboard_status, probe.dashboard_error
+    where = (f"{probe.dashboard_link} (checked {probe.dashboard_url})" if probe.dashboard_url != probe.dashboard_link
+             else str(probe.dashboard_link))
+    if status is not None and (200 <= status < 400 or status in (401, 403)):
+        note = " (login required: open it from the Kubeflow UI)" if status in (401, 403) else ""
+        return Stage((Check("dashboard link reachable?", True, f"{where}: HTTP {status}{note}"),))
+    return Stage((Check("dashboard link reachable?", False, f"{where}: " + (f"HTTP {status}" if status else f"{error}"),
+                        "the scheduler must serve the dashboard under the link's path (--dashboard-prefix); "
+                        "ask your admin to check the dask-kubeflow gateway and the cluster's dashboard prefix"),))
+
+
+STAGES: tuple[Callable[[Facts], Stage], ...] = (
+    environment, api_reachable, operator_installed, rbac, cluster_exists, scheduler_pod, workers,
+    reachability, versions, dashboard,
+)
+
+
+def doctor_checks(
+    env: Environment,
+    snap: ClusterSnapshot | None,
+    access: Sequence[Access | tuple[str, str, bool | None, str]],
+    probe: ProbeResult | None,
+) -> list[Check]:
+    """Every ``doctor`` line: each stage in ``STAGES`` until one says the rest cannot be told."""
+    facts = Facts(env, snap, access, probe)
+    checks: list[Check] = []
+    for stage in STAGES:
+        result = stage(facts)
+        checks += result.checks
+        if not result.go_on:
+            break
+    return checks
