@@ -16,7 +16,8 @@ from dask_kubeflow.controller.livestate import (
 )
 from dask_kubeflow.controller.policy_source import policy_from_configmap
 from dask_kubeflow.controller.reconcile import NamespaceInputs, plan
-from dask_kubeflow.controller.settings import OPT_OUT_LABEL
+from dask_kubeflow.controller.facts import NamespaceMeta, ProfileFacts, Quota
+from dask_kubeflow.kube.names import OPT_OUT_LABEL
 from dask_kubeflow.controller.workqueue import WorkQueue
 from dask_kubeflow.policy import Policy, PolicyError, parse_policy
 
@@ -26,12 +27,12 @@ POLICY = parse_policy({
         {"name": "off", "match": {"namespaces": ["off-*"]}, "enabled": False},
     ]
 })
-PROFILE = {"name": "alice", "uid": "u1", "owner": "alice@example.com"}
+PROFILE = ProfileFacts(name="alice", uid="u1", owner="alice@example.com")
 
 
 def inputs(name: str = "alice", labels: dict[str, str] | None = None, profile: bool = True) -> NamespaceInputs:
-    return NamespaceInputs(name, {**PROFILE, "name": name} if profile else None,
-                           {"labels": labels or {}, "owner": None, "terminating": False})
+    return NamespaceInputs(name, ProfileFacts(name, PROFILE.uid, PROFILE.owner) if profile else None,
+                           NamespaceMeta(labels=labels or {}, owner=None, terminating=False))
 
 
 def test_plan_renders_the_matching_tier() -> None:
@@ -131,14 +132,14 @@ async def test_queue_coalesces_and_never_hands_out_a_key_twice_at_once() -> None
 
 
 def test_quota_too_small_for_the_tier_is_a_problem_naming_the_fix() -> None:
-    small = NamespaceInputs("alice", PROFILE, {"labels": {}}, quotas=(
-        {"name": "kf-resource-quota", "hard": {"limits.memory": "4Gi"}},))
+    small = NamespaceInputs("alice", PROFILE, NamespaceMeta(labels={}), quotas=(
+        Quota(name="kf-resource-quota", hard={"limits.memory": "4Gi"}),))
     result = plan(small, Policy.builtin())
     assert result.desired  # still applied: nothing is torn down because of a quota
     assert "kf-resource-quota allows limits.memory=4Gi" in result.problem
     assert "resourceQuotaSpec" in result.problem and "Profile alice" in result.problem
-    roomy = NamespaceInputs("alice", PROFILE, {"labels": {}}, quotas=(
-        {"name": "kf-resource-quota", "hard": {"limits.memory": "64Gi", "cpu": "32"}},))
+    roomy = NamespaceInputs("alice", PROFILE, NamespaceMeta(labels={}), quotas=(
+        Quota(name="kf-resource-quota", hard={"limits.memory": "64Gi", "cpu": "32"}),))
     assert plan(roomy, Policy.builtin()).problem == ""
 
 

@@ -11,12 +11,10 @@ import logging
 import uuid
 from typing import Any
 
-import httpx
-from kr8s import ServerError
-from kr8s._exceptions import APITimeoutError
 from kr8s.asyncio import Api
-from kr8s.asyncio.objects import Event
 
+from ..kube.errors import API_ERRORS, from_exception
+from ..kube.resources import Event
 from . import metrics
 
 __all__ = ["post_event"]
@@ -57,5 +55,8 @@ async def post_event(
     try:
         await event.create()
         metrics.API_WRITES.labels(verb="create", kind="Event").inc()
-    except (ServerError, APITimeoutError, httpx.HTTPError) as err:
-        log.warning("could not post event %s on %s/%s: %s", reason, involved.get("kind"), involved.get("name"), err)
+    except API_ERRORS as err:
+        problem = from_exception(err, verb="create", resource="events", namespace=namespace,
+                                 what=f"post Event {reason} in namespace {namespace}")
+        log.warning("%s (about %s/%s); events are best effort, nothing else is affected", problem,
+                    involved.get("kind"), involved.get("name"))

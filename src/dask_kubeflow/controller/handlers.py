@@ -1,9 +1,11 @@
-"""kopf handlers: the operator's life cycle, its probes, and the Profiles it serves.
+"""kopf handlers: the operator's life cycle (login, startup, cleanup) and its probes.
 
-Profiles are kopf's: each event updates the controller's view of that Profile and queues its
-namespace. The handler is ``on.event`` (stores no progress annotations on the Profile: the
-controller never writes to objects it does not own) and ``async`` (kopf runs sync handlers in a
-thread pool). Everything else the reconcile reads comes from the lighter ``informer``.
+Every input of the reconcile — Profiles included — comes through the controller's own
+``informer``, not kopf watches: kopf's per-object worker tasks cost CPU and memory that grow with
+the number of Profiles (see ``informer``). kopf runs the operator: login, the startup and cleanup
+handlers, the liveness endpoint and probes. This registry is the place to add more kopf handlers
+(admission webhooks: ``@kopf.on.validate`` / ``@kopf.on.mutate`` with ``registry=registry``). All
+handlers are ``async`` (kopf runs sync ones in a thread pool).
 """
 
 from __future__ import annotations
@@ -12,25 +14,18 @@ import logging
 from typing import Any
 
 import kopf
-import kr8s.asyncio
 
+from ..kube.api import get_api
 from .engine import Controller
-from .watched import profile_facts
 
 __all__ = ["build_registry"]
 
 log = logging.getLogger("dask_kubeflow.controller")
-PROFILES = ("kubeflow.org", "v1", "profiles")
 
 
 def build_registry() -> kopf.OperatorRegistry:
     """A fresh registry (not kopf's global one), so importing the upstream operator does not mix."""
     registry = kopf.OperatorRegistry()
-
-    @kopf.on.event(*PROFILES, id="profile_changed", registry=registry)
-    async def profile_changed(name: str, body: Any, type: str | None, memo: Any, **_: Any) -> None:
-        controller: Controller = memo.controller
-        controller.profile_changed(name, None if type == "DELETED" else profile_facts(body))
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -43,7 +38,7 @@ def build_registry() -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 30
         settings.posting.enabled = False  # the controller posts its own, user-facing Events
-        api = await kr8s.asyncio.api()
+        api = await get_api()
         api.timeout = controller.settings.request_timeout  # kr8s waits forever by default
         controller.attach(api)
         await controller.start()

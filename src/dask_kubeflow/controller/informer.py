@@ -1,13 +1,19 @@
-"""List-and-watch caches of what the reconcile reads: our own objects, Namespaces, contributor
-RoleBindings and ResourceQuotas.
+"""List-and-watch caches of everything the reconcile reads: Profiles, Namespaces, contributor
+RoleBindings, ResourceQuotas and our own objects — the controller's one road in.
 
-Why not kopf indexes: kopf gives every watched object its own worker task, memory and logger, and
-for indexed resources each listed object flips a toggle that wakes every other waiting object
-(quadratic: 255,000 wake-ups to list 1,000 objects, measured). At 1,000 profile namespaces that
-made a resync take 173 s and 384 MB. Here each object is one small dict: a paginated list per kind
-(server-side label selector where possible), then a watch from the list's resourceVersion; a
-broken or expired (410) watch lists again. ``synced`` is set once every kind has been listed, so
-the controller never decides from a half-filled cache. Profiles themselves stay kopf's (handlers).
+Why not kopf (watches or indexes): kopf gives every watched object its own worker task, memory and
+logger, and for indexed resources each listed object flips a toggle that wakes every other waiting
+object (quadratic: 255,000 wake-ups to list 1,000 objects, measured). At 1,000 profile namespaces
+that made a resync take 173 s and 384 MB. Here each object is one small frozen value: a paginated
+list per kind (server-side label selector where possible), then a watch from the list's
+resourceVersion; a broken or expired (410) watch lists again. ``synced`` is set once every kind has
+been listed, so the controller never decides from a half-filled cache — with Profiles listed like
+the rest, a namespace without a Profile in the synced cache really has none.
+
+Through kr8s's public ``Api.async_get_kind`` (the URL comes from the kr8s class): kr8s 0.20's
+``async_get`` pages (``limit``/``continue``) but hides the list's resourceVersion, and its
+``async_watch`` sends neither ``timeoutSeconds`` nor ``allowWatchBookmarks`` and, on 410 Expired,
+restarts at the same expired resourceVersion (a loop); so pages and watch lines are read here.
 """
 
 from __future__ import annotations
@@ -19,19 +25,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from kr8s import ServerError
-from kr8s._exceptions import APITimeoutError
+import kr8s
 from kr8s.asyncio import Api
+from kr8s.asyncio.objects import APIObject
+
+from ..kube.errors import API_ERRORS, from_exception
+from ..kube.retry import Backoff
 
 __all__ = ["Source", "Informer"]
 
 log = logging.getLogger("dask_kubeflow.controller")
 _WATCH_SECONDS = 300
+_PAGE = 500
 
 
 class _Gone(Exception):
     """The watch's resourceVersion is too old (HTTP 410): list again."""
+
+
+class _WatchError(Exception):
+    """The API server ended a watch with an ERROR event other than 410."""
 
 
 def _namespace_of(obj: dict[str, Any]) -> str:
@@ -40,15 +53,17 @@ def _namespace_of(obj: dict[str, Any]) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Source:
-    """One kind to follow. ``extract`` keeps what the reconcile needs (None: not kept);
-    ``key`` is the namespace the object concerns (a Namespace concerns itself)."""
+    """One kind to follow (``cls``: its kr8s class). ``extract`` keeps what the reconcile needs
+    (None: not kept); ``key`` is the namespace the object concerns (a Namespace or Profile: itself)."""
 
-    api_version: str
-    kind: str
-    plural: str
+    cls: type[APIObject]
     label_selector: str = ""
     extract: Callable[[dict[str, Any]], Any] = field(default=lambda obj: obj)
     key: Callable[[dict[str, Any]], str] = field(default=_namespace_of)
+
+    @property
+    def name(self) -> str:
+        return str(self.cls.endpoint)
 
 
 class Informer:
@@ -73,37 +88,39 @@ class Informer:
         await asyncio.gather(*(self._follow(source) for source in self.sources))
 
     async def _follow(self, source: Source) -> None:
-        delay = 1.0
+        backoff = Backoff(initial=1.0, maximum=30.0)
         while True:
             try:
                 version = await self._list(source)
                 while True:
                     version = await self._watch(source, version)
-                    delay = 1.0
+                    backoff.reset()
             except asyncio.CancelledError:
                 raise
             except _Gone:
-                log.info("watch of %s expired (410); listing again", source.plural)
+                log.info("watch of %s expired (410); listing again", source.name)
                 continue
-            except (ServerError, APITimeoutError, httpx.HTTPError, OSError, ValueError) as err:
-                log.warning("watching %s failed (%s); listing again in %.0fs", source.plural, err, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            except (*API_ERRORS, _WatchError, ValueError) as err:
+                problem = from_exception(err, verb="watch", resource=source.name) if isinstance(err, API_ERRORS) else err
+                delay = backoff.next()
+                log.warning("watching %s failed (%s); listing again in %.0fs", source.name, problem, delay)
+                await asyncio.sleep(delay)
 
     def _keep(self, source: Source, obj: dict[str, Any]) -> tuple[str, str, Any]:
-        obj.setdefault("apiVersion", source.api_version)
-        obj.setdefault("kind", source.kind)
+        obj.setdefault("apiVersion", source.cls.version)
+        obj.setdefault("kind", source.cls.kind)
         return source.key(obj), obj["metadata"]["name"], source.extract(obj)
+
+    async def _page(self, source: Source, params: dict[str, Any]) -> dict[str, Any]:
+        async with self.api.async_get_kind(source.cls, namespace=kr8s.ALL, label_selector=source.label_selector or None,
+                                           params=params) as (_, response):
+            return response.json()
 
     async def _list(self, source: Source) -> str:
         fresh: dict[str, dict[str, Any]] = {}
-        params: dict[str, Any] = {"limit": 500}
-        if source.label_selector:
-            params["labelSelector"] = source.label_selector
+        params: dict[str, Any] = {"limit": _PAGE}
         while True:
-            async with self.api.call_api("GET", version=source.api_version, url=source.plural,
-                                         params=params) as resp:
-                page = resp.json()
+            page = await self._page(source, dict(params))
             for item in page.get("items") or ():
                 namespace, name, kept = self._keep(source, item)
                 if kept is not None:
@@ -111,7 +128,7 @@ class Informer:
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
-            params = {**params, "continue": token}
+            params["continue"] = token
         old = self._store[source]
         self._store[source] = fresh
         first = source not in self._listed
@@ -124,25 +141,26 @@ class Informer:
         return str((page.get("metadata") or {}).get("resourceVersion") or "")
 
     async def _watch(self, source: Source, version: str) -> str:
-        params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(_WATCH_SECONDS)}
-        if source.label_selector:
-            params["labelSelector"] = source.label_selector
+        params = {"allowWatchBookmarks": "true", "timeoutSeconds": str(_WATCH_SECONDS)}
         if version:
             params["resourceVersion"] = version
-        async with self.api.call_api("GET", version=source.api_version, url=source.plural, params=params,
-                                     stream=True, timeout=None) as resp:
-            async for line in resp.aiter_lines():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                kind_of_event, obj = event.get("type"), event.get("object") or {}
-                if kind_of_event == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _Gone()
-                    raise ValueError(f"watch error: {obj.get('message') or obj}")
-                version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                if kind_of_event != "BOOKMARK":
-                    self._apply(source, kind_of_event, obj)
+        async with self.api.async_get_kind(source.cls, namespace=kr8s.ALL, label_selector=source.label_selector or None,
+                                           params=params, watch=True, timeout=None) as (_, response):
+            async for line in response.aiter_lines():
+                if line.strip():
+                    version = self._event(source, json.loads(line), version)
+        return version
+
+    def _event(self, source: Source, event: dict[str, Any], version: str) -> str:
+        """Apply one watch event; returns the resourceVersion to resume from."""
+        kind_of_event, obj = event.get("type"), event.get("object") or {}
+        if kind_of_event == "ERROR":
+            if obj.get("code") == 410:
+                raise _Gone()
+            raise _WatchError(f"the API server ended the watch: {obj.get('message') or obj}")
+        version = (obj.get("metadata") or {}).get("resourceVersion") or version
+        if kind_of_event != "BOOKMARK":
+            self._apply(source, str(kind_of_event), obj)
         return version
 
     def _apply(self, source: Source, kind_of_event: str, obj: dict[str, Any]) -> None:

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import yaml
-from kr8s import ServerError
-from kr8s._exceptions import APITimeoutError
 from kr8s.asyncio import Api
 
+from ..kube.errors import API_ERRORS, KubeError, from_exception
+from ..kube.resources import ConfigMap, ObjectRef
+from ..kube.retry import Backoff
 from ..policy import Policy, PolicyError, PolicyProblem, parse_policy
-from . import metrics
+from . import apply, metrics
 from .events import post_event
 
 __all__ = ["PolicySource", "policy_from_configmap"]
@@ -81,16 +81,11 @@ class PolicySource:
 
     async def load(self) -> None:
         """Read the ConfigMap now (startup, and after a watch breaks)."""
-        try:
-            async with self.api.call_api("GET", version="v1", namespace=self.namespace,
-                                         url=f"configmaps/{self.name}") as resp:
-                body = resp.json()
-        except ServerError as err:
-            if err.response is not None and err.response.status_code == 404:
-                await self._missing()
-                return
-            raise
-        await self.consider(body)
+        body = await apply.get(self.api, ObjectRef("v1", "ConfigMap", self.namespace, self.name))
+        if body is None:
+            await self._missing()
+        else:
+            await self.consider(body)
 
     async def _missing(self) -> None:
         async with self._lock:
@@ -144,22 +139,26 @@ class PolicySource:
 
     async def watch_forever(self) -> None:
         """Follow the ConfigMap; on any break, re-read it and watch again."""
-        delay = 1.0
+        backoff = Backoff(initial=1.0, maximum=30.0)
         while True:
+            delay = 1.0  # the server ended the watch: read again and watch on, after a breath
             try:
                 await self.load()
                 async for kind, obj in self.api.async_watch(
-                    "configmaps", namespace=self.namespace, field_selector=f"metadata.name={self.name}"
+                    ConfigMap, namespace=self.namespace,  # type: ignore[arg-type]  (kr8s accepts a class)
+                    field_selector=f"metadata.name={self.name}",
                 ):
-                    delay = 1.0
+                    backoff.reset()
                     if kind == "DELETED":
                         await self._missing()
                     else:
                         await self.consider(obj.raw)
             except asyncio.CancelledError:
                 raise
-            except (ServerError, APITimeoutError, httpx.HTTPError, OSError) as err:
-                log.warning("watching the policy ConfigMap %s/%s failed (%s); retrying in %.0fs",
-                            self.namespace, self.name, err, delay)
+            except (*API_ERRORS, KubeError) as err:
+                problem = from_exception(err, verb="watch", resource="configmaps", namespace=self.namespace)
+                delay = backoff.next()
+                log.warning("watching the policy ConfigMap %s/%s failed (%s); retrying in %.0fs. Check the "
+                            "controller's RBAC (get/list/watch configmaps there) and the API server.",
+                            self.namespace, self.name, problem, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)

@@ -7,14 +7,14 @@ user sees a cluster that never starts; say so on the namespace, with the numbers
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from dask.utils import format_bytes
 
 from ..policy import ClusterShape
 from ..quantity import QuantityError, parse_quantity
+from .facts import Quota
 
 __all__ = ["quota_problem"]
 
@@ -39,10 +39,10 @@ def _show(value: Decimal, resource: str) -> str:
     return format_bytes(int(value)) if resource == "memory" else f"{value.normalize():f}"
 
 
-def quota_problem(shape: ClusterShape, quotas: Iterable[Mapping[str, Any]], profile: str) -> str | None:
+def quota_problem(shape: ClusterShape, quotas: Iterable[Quota], profile: str) -> str | None:
     """A message when some quota's ``hard`` limit is below the scheduler plus one worker, else None."""
     for quota in quotas:
-        hard = quota.get("hard") or {}
+        hard = quota.hard
         for key, (side, resource) in _KEYS.items():
             if key not in hard:
                 continue
@@ -53,7 +53,7 @@ def quota_problem(shape: ClusterShape, quotas: Iterable[Mapping[str, Any]], prof
             need = _need(shape, side, resource)
             if need > allowed:
                 return (
-                    f"ResourceQuota {quota.get('name')} allows {key}={hard[key]} but tier {shape.tier!r} needs "
+                    f"ResourceQuota {quota.name} allows {key}={hard[key]} but tier {shape.tier!r} needs "
                     f"{_show(need, resource)} for the scheduler and one worker, so the Dask pods would be refused; "
                     f"raise spec.resourceQuotaSpec.hard of Profile {profile} or give this namespace a smaller tier "
                     f"in the policy"

@@ -1,7 +1,8 @@
 """One namespace's reconcile: resolve the policy, render, apply what differs, prune the rest.
 
-``plan`` is pure (inputs from the indexes → desired objects and the status to report);
-``reconcile`` does the I/O. Only objects carrying our managed-by label are ever updated or
+``plan`` is pure (the typed facts the informer keeps → desired objects and the status to report);
+``reconcile`` does the I/O and returns the ``Changes`` it made, or raises ``TemporaryError`` /
+``PermanentError`` (``results``). Only objects carrying our managed-by label are ever updated or
 deleted; an object of the same name made by someone else is reported and left alone.
 """
 
@@ -13,54 +14,41 @@ from typing import Any
 
 from kr8s.asyncio import Api
 
+from ..kube.errors import KubeError
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, OPT_OUT_LABEL, STATUS_CONFIGMAP
+from ..kube.resources import RENDERED_KINDS, ObjectRef, ref_of
 from ..policy import NamespaceFacts, Policy, resolve
-from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
-from ..kube.resources import RENDERED_KINDS
 from ..render import render_namespace
 from . import apply
-from ..kube.resources import ObjectRef, ref_of
 from .livestate import LiveState, differs, keep_live_replicas, with_hash
 from .quota import quota_problem
-from .settings import OPT_OUT_LABEL, STATUS_CONFIGMAP
+from .results import Changes, PermanentError, TemporaryError
+from .facts import NamespaceMeta, ProfileFacts, Quota
 
-__all__ = ["NamespaceInputs", "Plan", "Outcome", "plan", "reconcile"]
+__all__ = ["NamespaceInputs", "Plan", "plan", "safe_plan", "reconcile"]
 
 _PRUNABLE = {(k.api_version, k.kind) for k in RENDERED_KINDS}
 
 
 @dataclass(frozen=True)
 class NamespaceInputs:
-    """Everything the watches know about one namespace."""
+    """Everything the informer knows about one namespace."""
 
     name: str
-    profile: Mapping[str, Any] | None  # {"name", "uid", "owner"} from the Profile; None: no Profile
-    namespace: Mapping[str, Any] | None  # {"labels", "owner", "terminating"}; None: no Namespace (yet)
+    profile: ProfileFacts | None  # None: no Profile
+    namespace: NamespaceMeta | None  # None: no Namespace (yet)
     contributors: tuple[str, ...] = ()
-    quotas: tuple[Mapping[str, Any], ...] = ()  # {"name", "hard"} of the namespace's ResourceQuotas
+    quotas: tuple[Quota, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     desired: list[dict[str, Any]]
-    phase: str  # Ready | Disabled | OptedOut | Removed | Waiting
+    phase: str  # Ready | Disabled | OptedOut | Removed | Waiting | Error
     tier: str = ""
     message: str = ""
     facts: NamespaceFacts | None = None
     problem: str = ""  # reported as an error; the objects are applied anyway (nothing is torn down)
-
-
-@dataclass
-class Outcome:
-    plan: Plan
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    transient: bool = False  # retry with backoff
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.pruned)
 
 
 def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
@@ -69,11 +57,11 @@ def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
         return Plan([], "Removed", message="no Profile for this namespace; managed objects are removed")
     if inputs.namespace is None:
         return Plan([], "Waiting", message="the Profile's namespace does not exist yet")
-    labels = dict(inputs.namespace.get("labels") or {})
+    labels = dict(inputs.namespace.labels)
     facts = NamespaceFacts(
         name=inputs.name,
         labels=labels,
-        owner=inputs.profile.get("owner") or inputs.namespace.get("owner"),
+        owner=inputs.profile.owner or inputs.namespace.owner,
         contributors=inputs.contributors,
     )
     if labels.get(OPT_OUT_LABEL, "").lower() == "true":
@@ -86,9 +74,17 @@ def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
         return Plan([], "Disabled", tier=shape.tier, facts=facts, message=(
             f"tier {shape.tier!r} has enabled: false in the policy; no managed Dask cluster here"))
     names = ", ".join(str(ref_of(o)) for o in desired)
-    problem = quota_problem(shape, inputs.quotas, str(inputs.profile.get("name"))) or ""
+    problem = quota_problem(shape, inputs.quotas, inputs.profile.name) or ""
     return Plan(desired, "Ready", tier=shape.tier, facts=facts, message=f"tier {shape.tier!r}: {names}",
                 problem=problem)
+
+
+def safe_plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
+    """``plan``, with a namespace render refuses (an invalid name) as an ``Error`` plan."""
+    try:
+        return plan(inputs, policy)
+    except ValueError as err:
+        return Plan([], "Error", message=str(err), problem=str(err))
 
 
 def _ours(obj: Mapping[str, Any] | None) -> bool:
@@ -96,8 +92,30 @@ def _ours(obj: Mapping[str, Any] | None) -> bool:
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
 
 
+@dataclass
+class _Progress:
+    """What one reconcile did so far and what went wrong (internal: reconcile returns ``Changes``)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    transient: bool = False
+
+    def failed(self, err: KubeError | ValueError) -> None:
+        self.errors.append(str(err))
+        self.transient = self.transient or (isinstance(err, KubeError) and err.transient)
+
+    def result(self) -> Changes:
+        changes = Changes(tuple(self.created), tuple(self.updated), tuple(self.pruned))
+        if self.errors:
+            error = TemporaryError if self.transient else PermanentError
+            raise error("; ".join(self.errors), changes)
+        return changes
+
+
 async def _apply_one(api: Api, state: LiveState, desired: dict[str, Any], live: dict[str, Any] | None,
-                     outcome: Outcome) -> None:
+                     progress: _Progress) -> None:
     ref = ref_of(desired)
     body = with_hash(keep_live_replicas(desired, live))
     if not differs(body, live):
@@ -105,12 +123,12 @@ async def _apply_one(api: Api, state: LiveState, desired: dict[str, Any], live: 
     if live is None:
         try:
             state.wrote(await apply.create(api, body))
-            outcome.created.append(str(ref))
+            progress.created.append(str(ref))
             return
         except apply.AlreadyExists:
             live = await apply.get(api, ref)
             if live is not None and not _ours(live):
-                outcome.errors.append(
+                progress.errors.append(
                     f"{ref} already exists and was not made by dask-kubeflow (no label "
                     f"{MANAGED_BY_LABEL}={MANAGED_BY}); it is left alone. Delete or rename it to get the "
                     f"managed one")
@@ -119,46 +137,46 @@ async def _apply_one(api: Api, state: LiveState, desired: dict[str, Any], live: 
             if not differs(body, live):
                 return
     state.wrote(await apply.server_side_apply(api, body))
-    outcome.updated.append(str(ref))
+    progress.updated.append(str(ref))
 
 
-async def reconcile(api: Api, state: LiveState, inputs: NamespaceInputs, policy: Policy,
-                    live: dict[ObjectRef, dict[str, Any]]) -> Outcome:
-    """Make namespace ``inputs.name`` match the policy. Never raises for API errors: they are in
-    ``Outcome.errors`` (and ``transient`` says whether to retry)."""
-    try:
-        result = plan(inputs, policy)
-    except ValueError as err:  # render refused the namespace (e.g. an invalid name)
-        return Outcome(Plan([], "Error", message=str(err)), errors=[str(err)])
-    outcome = Outcome(result, errors=[result.problem] if result.problem else [])
-    wanted: set[ObjectRef] = set()
-    for desired in result.desired:
+def _prunable(ref: ObjectRef, obj: Mapping[str, Any], wanted: set[ObjectRef], keep_status: bool) -> bool:
+    if ref in wanted or not _ours(obj):
+        return False
+    if ref.kind == "ConfigMap":  # the status is rewritten, not pruned, while the Profile exists
+        return ref.name == STATUS_CONFIGMAP and not keep_status
+    return (ref.api_version, ref.kind) in _PRUNABLE
+
+
+async def reconcile(api: Api, state: LiveState, inputs: NamespaceInputs, wanted: Plan,
+                    live: dict[ObjectRef, dict[str, Any]]) -> Changes:
+    """Make namespace ``inputs.name`` match ``wanted`` (its ``plan``): apply what differs, prune
+    the rest. Returns the changes; raises TemporaryError / PermanentError (carrying the changes
+    made anyway) when an object could not be written or the plan has a problem."""
+    progress = _Progress()
+    if wanted.phase == "Error":
+        raise PermanentError(wanted.problem or wanted.message)
+    if wanted.problem:
+        progress.errors.append(wanted.problem)
+    refs: set[ObjectRef] = set()
+    for desired in wanted.desired:
         ref = ref_of(desired)
-        wanted.add(ref)
+        refs.add(ref)
         try:
-            await _apply_one(api, state, desired, live.get(ref), outcome)
-        except apply.ApiWriteError as err:
-            outcome.errors.append(str(err))
-            outcome.transient = outcome.transient or err.transient
-        except ValueError as err:  # a kind we do not manage
-            outcome.errors.append(str(err))
-    if result.phase == "Waiting":
-        return outcome  # the namespace is not there: nothing to prune in it
+            await _apply_one(api, state, desired, live.get(ref), progress)
+        except (KubeError, ValueError) as err:  # ValueError: a kind we do not manage
+            progress.failed(err)
+    if wanted.phase == "Waiting":
+        return progress.result()  # the namespace is not there: nothing to prune in it
     keep_status = inputs.profile is not None
     for ref, obj in sorted(live.items(), reverse=True):
-        if ref in wanted or not _ours(obj):
-            continue
-        if ref.kind == "ConfigMap":
-            if ref.name != STATUS_CONFIGMAP or keep_status:
-                continue  # the status is rewritten, not pruned, while the Profile exists
-        elif (ref.api_version, ref.kind) not in _PRUNABLE:
+        if not _prunable(ref, obj, refs, keep_status):
             continue
         try:
             await apply.delete(api, ref)
             state.deleted(ref, obj)
             if ref.kind != "ConfigMap":
-                outcome.pruned.append(str(ref))
-        except apply.ApiWriteError as err:
-            outcome.errors.append(str(err))
-            outcome.transient = outcome.transient or err.transient
-    return outcome
+                progress.pruned.append(str(ref))
+        except KubeError as err:
+            progress.failed(err)
+    return progress.result()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kube.names import COMPONENT_LABEL, INSTALL_NAMESPACE, OPT_OUT_LABEL, STATUS_CONFIGMAP
+from ..kube.names import INSTALL_NAMESPACE
 
-__all__ = ["ControllerSettings", "OPT_OUT_LABEL", "STATUS_CONFIGMAP", "COMPONENT_LABEL", "POLICY_CONFIGMAP",
-           "POLICY_KEY"]
+__all__ = ["ControllerSettings", "POLICY_CONFIGMAP", "POLICY_KEY"]
 
 POLICY_CONFIGMAP = "dask-kubeflow-policy"
 POLICY_KEY = "policy.yaml"

@@ -12,13 +12,15 @@ from typing import Any
 
 from kr8s.asyncio import Api
 
+from ..kube.api import get_api
+from ..kube.errors import KubeError
 from ..kube.names import STATUS_CONFIGMAP
-from ..kube.namespace_status import from_configmap, status_body, status_data, unchanged
+from ..kube.namespace_status import from_configmap, status_body, unchanged
 from ..kube.resources import ObjectRef
+from ..kube.sync import run
 from . import apply
 
-__all__ = ["STATUS_CONFIGMAP", "status_data", "write_status", "read_namespace_status",
-           "read_namespace_status_async", "status_ref"]
+__all__ = ["write_status", "read_namespace_status", "read_namespace_status_async", "status_ref"]
 
 
 def status_ref(namespace: str) -> ObjectRef:
@@ -39,19 +41,15 @@ async def write_status(api: Api, namespace: str, data: dict[str, str], live: dic
 
 
 async def read_namespace_status_async(namespace: str, api: Api | None = None) -> dict[str, Any]:
-    """The controller's status of ``namespace`` (keys: see ``_from_configmap``)."""
-    import kr8s.asyncio
-
-    api = api or await kr8s.asyncio.api()
+    """The controller's status of ``namespace`` (keys: see ``kube.namespace_status.from_configmap``)."""
+    api = api or await get_api()
     try:
         body = await apply.get(api, status_ref(namespace))
-    except apply.ApiWriteError as err:
+    except KubeError as err:
         raise RuntimeError(f"cannot read the dask-kubeflow status of namespace {namespace}: {err.detail}") from None
     return from_configmap(namespace, body)
 
 
-def read_namespace_status(namespace: str) -> dict[str, Any]:
+def read_namespace_status(namespace: str, timeout: float = 60.0) -> dict[str, Any]:
     """Synchronous :func:`read_namespace_status_async` for the CLI."""
-    from kr8s._async_utils import as_sync_func
-
-    return as_sync_func(read_namespace_status_async)(namespace)
+    return run(read_namespace_status_async(namespace), timeout)

@@ -1,27 +1,29 @@
-"""What the controller follows besides Profiles, and the little it keeps of each object."""
+"""What the controller follows, and the little (frozen, typed) it keeps of each object.
+
+Every input arrives through one road, the ``informer``: Profiles, Namespaces, contributor
+RoleBindings, ResourceQuotas and our own objects. Each source's ``extract`` keeps only what the
+reconcile reads; an extract that returns None drops the object (for example a RoleBinding that
+does not share the namespace with a user).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.resources import CONFIG_MAP, MANAGED_KINDS, Kind, Namespace, Profile, ResourceQuota, RoleBinding
+from .apply import MANAGED_CLASSES
+from .facts import NamespaceMeta, Quota, profile_facts
 from .informer import Source
-from ..kube.resources import CONFIG_MAP, MANAGED_KINDS, Kind
-from .livestate import snapshot
-from .settings import COMPONENT_LABEL
+from .livestate import pack
 
-__all__ = ["MANAGED_SOURCES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURCES", "profile_facts"]
+__all__ = ["MANAGED_SOURCES", "PROFILES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURCES"]
 
 
-def _selector(kind: Kind) -> str:
-    base = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
-    return f"{base},{COMPONENT_LABEL}=status" if kind == CONFIG_MAP else base
-
-
-def _namespace_facts(obj: dict[str, Any]) -> dict[str, Any]:
+def _namespace_meta(obj: dict[str, Any]) -> NamespaceMeta:
     meta = obj["metadata"]
-    return {"labels": dict(meta.get("labels") or {}), "owner": (meta.get("annotations") or {}).get("owner"),
-            "terminating": bool(meta.get("deletionTimestamp"))}
+    return NamespaceMeta(labels=dict(meta.get("labels") or {}), owner=(meta.get("annotations") or {}).get("owner"),
+                         terminating=bool(meta.get("deletionTimestamp")))
 
 
 def _contributor(obj: dict[str, Any]) -> str | None:
@@ -30,20 +32,23 @@ def _contributor(obj: dict[str, Any]) -> str | None:
     return annotations["user"] if annotations.get("user") and annotations.get("role") else None
 
 
-def _quota(obj: dict[str, Any]) -> dict[str, Any]:
-    return {"name": obj["metadata"]["name"], "hard": dict((obj.get("spec") or {}).get("hard") or {})}
+def _quota(obj: dict[str, Any]) -> Quota:
+    return Quota(name=obj["metadata"]["name"], hard=dict((obj.get("spec") or {}).get("hard") or {}))
 
 
-MANAGED_SOURCES = [Source(k.api_version, k.kind, k.plural, label_selector=_selector(k), extract=snapshot)
-                   for k in MANAGED_KINDS]
-NAMESPACES = Source("v1", "Namespace", "namespaces", extract=_namespace_facts,
-                    key=lambda obj: str(obj["metadata"]["name"]))
-CONTRIBUTORS = Source("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", extract=_contributor)
-QUOTAS = Source("v1", "ResourceQuota", "resourcequotas", extract=_quota)
-ALL_SOURCES = [*MANAGED_SOURCES, NAMESPACES, CONTRIBUTORS, QUOTAS]
+def _own_name(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["name"])
 
 
-def profile_facts(body: Any) -> dict[str, Any]:
-    """What the reconcile needs of a Profile: its name (= its namespace), uid (for Events), owner."""
-    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
-    return {"name": meta.get("name"), "uid": meta.get("uid"), "owner": (spec.get("owner") or {}).get("name")}
+def _selector(kind: Kind) -> str:
+    base = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+    return f"{base},{COMPONENT_LABEL}=status" if kind == CONFIG_MAP else base
+
+
+MANAGED_SOURCES = [Source(MANAGED_CLASSES[kind], label_selector=_selector(kind), extract=pack)
+                   for kind in MANAGED_KINDS]
+PROFILES = Source(Profile, extract=profile_facts, key=_own_name)
+NAMESPACES = Source(Namespace, extract=_namespace_meta, key=_own_name)
+CONTRIBUTORS = Source(RoleBinding, extract=_contributor)
+QUOTAS = Source(ResourceQuota, extract=_quota)
+ALL_SOURCES = [*MANAGED_SOURCES, PROFILES, NAMESPACES, CONTRIBUTORS, QUOTAS]

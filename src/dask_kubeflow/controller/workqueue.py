@@ -13,6 +13,8 @@ import heapq
 import itertools
 import time
 
+from ..kube.retry import delay_for
+
 __all__ = ["WorkQueue"]
 
 
@@ -36,10 +38,6 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._ready_at) + len(self._again)
-
-    @property
-    def busy(self) -> int:
-        return len(self._processing)
 
     def is_processing(self, key: str) -> bool:
         return key in self._processing
@@ -91,7 +89,7 @@ class WorkQueue:
         if failed:
             count = self._failures.get(key, 0)
             self._failures[key] = count + 1
-            retry = min(self.base_delay * 2**count, self.max_delay)
+            retry = delay_for(count, self.base_delay, self.max_delay)
             self.add(key, delay=retry)
         else:
             self._failures.pop(key, None)
