@@ -13,7 +13,7 @@ from aiohttp import web
 
 from dask_kubeflow.gateway import GatewayConfig, make_app
 from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
-from dask_kubeflow.gateway.kube import DASK_GROUP
+from dask_kubeflow.kube.kinds import DASK_GROUP
 
 from .dask_processes import LocalDask, free_port, start_local_dask
 
@@ -71,13 +71,13 @@ async def create_namespace(name: str) -> None:
 
 
 async def create_cluster(namespace: str, name: str, **kw: Any) -> None:
-    from dask_kubeflow.gateway.kube import DaskCluster
+    from dask_kubeflow.kube.resources import DaskCluster
 
     await (await DaskCluster(daskcluster_manifest(namespace, name, **kw))).create()
 
 
 async def create_autoscaler(namespace: str, cluster: str, minimum: int, maximum: int) -> None:
-    from dask_kubeflow.gateway.kube import DaskAutoscaler
+    from dask_kubeflow.kube.resources import DaskAutoscaler
 
     await (await DaskAutoscaler({
         "apiVersion": f"{DASK_GROUP}/v1", "kind": "DaskAutoscaler",

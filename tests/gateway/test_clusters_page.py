@@ -9,7 +9,7 @@ import uuid
 import pytest
 from distributed import Client, Event
 
-from dask_kubeflow.gateway.kube import DaskCluster
+from dask_kubeflow.kube.resources import DaskCluster
 
 from .conftest import CLUSTER, NAMESPACE, OWNER, STRANGER, create_autoscaler, create_cluster, create_namespace
 from .page_parsing import ClustersTable

@@ -10,7 +10,8 @@ from dask_kubeflow.gateway.clusters_page import SchedulerStats, cluster_rows, re
 from dask_kubeflow.gateway.config import ConfigError, GatewayConfig, config_from_env
 from dask_kubeflow.gateway.proxy import downstream_response_headers, upstream_request_headers
 from dask_kubeflow.gateway.trust import identify, xfcc_peer_uris
-from dask_kubeflow.gateway.upstream import dashboard_port, in_cluster_resolver, is_dns_label, served_prefix
+from dask_kubeflow.gateway.upstream import dashboard_port, in_cluster_resolver, served_prefix
+from dask_kubeflow.kube.names import is_dns_label
 
 INGRESS = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 

@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from ..kube.errors import API_ERRORS, KubeError, from_exception
 from . import pages
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
@@ -70,6 +71,9 @@ class Gateway:
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+# How a Kubernetes lookup fails: Gatekeeper.ask turns everything into KubeError; a Directory used
+# without it may still raise kr8s's or httpx's own errors.
+_KUBERNETES_ERRORS = (KubeError, *API_ERRORS)
 
 
 def _page(html: str, status: int = 200) -> web.Response:
@@ -98,24 +102,33 @@ async def _refusal(gateway: Gateway, verdict: Verdict) -> web.Response:
         return _page(pages.forbidden_page(user or "", verdict.namespace), 403)
     names = None
     if verdict.cluster_name is not None and verdict.detail == "no such cluster":
-        assert gateway.directory is not None
-        listed = await asyncio.wait_for(
-            gateway.directory.list_clusters(verdict.namespace), gateway.config.kubernetes_timeout
+        assert gateway.directory is not None and gateway.gatekeeper is not None
+        listed = await gateway.gatekeeper.ask(
+            gateway.directory.list_clusters(verdict.namespace), f"list DaskClusters in {verdict.namespace}"
         )
         names = [c["metadata"]["name"] for c in listed]
     cluster = verdict.cluster_name if verdict.detail != "no such namespace" else None
     return _page(pages.not_found_page(user, verdict.namespace, cluster, names), 404)
 
 
-def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: Exception) -> web.Response:
+# What the gateway's service account must be allowed (deploy/base/gateway/rbac.yaml grants it).
+_GATEWAY_RBAC = "create subjectaccessreviews; get namespaces; get and list daskclusters, daskautoscalers"
+
+
+def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: BaseException) -> web.Response:
+    """The 503 page for a Kubernetes lookup that failed, and a log line saying what to fix."""
     gateway.metrics.upstream_errors.labels("kubernetes").inc()
-    log.error(
-        "cannot ask the Kubernetes API (%s: %s); check the gateway's kubeconfig or service "
-        "account and its RBAC (create subjectaccessreviews; get namespaces; list daskclusters, "
-        "daskautoscalers)",
-        type(exc).__name__,
-        exc,
-    )
+    err = from_exception(exc, what="a Kubernetes lookup")
+    refused = err.forbidden()
+    if refused is not None:
+        fix = (f"the API refused '{refused[0]} {refused[1]}' to the gateway's service account: grant it "
+               f"in the gateway's ClusterRole ({_GATEWAY_RBAC})")
+    elif err.transient:
+        fix = ("the API server is unreachable, slow or overloaded: check that it is up and that the "
+               "gateway pod can reach it (NetworkPolicy, kubeconfig, service account token)")
+    else:
+        fix = f"check the gateway's kubeconfig or service account and its RBAC ({_GATEWAY_RBAC})"
+    log.error("user %s got a 503 page: %s; %s", identity.user or "-", err, fix)
     return _page(pages.kubernetes_unavailable_page(identity.user), 503)
 
 
@@ -154,13 +167,13 @@ async def clusters_index(request: web.Request) -> web.Response:
         verdict = await gateway.gatekeeper.check_namespace(identity, namespace)
         if verdict.outcome is not Outcome.ALLOWED:
             return await _refusal(gateway, verdict)
-        clusters, autoscalers = await asyncio.wait_for(
+        clusters, autoscalers = await gateway.gatekeeper.ask(
             asyncio.gather(
                 gateway.directory.list_clusters(namespace), gateway.directory.list_autoscalers(namespace)
             ),
-            gateway.config.kubernetes_timeout,
+            f"list DaskClusters and DaskAutoscalers in {namespace}",
         )
-    except Exception as exc:  # kr8s raises several kinds (server, transport, auth)
+    except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
     assert gateway.stats_session is not None
     answers = await asyncio.gather(
@@ -190,7 +203,7 @@ async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
         verdict = await gateway.gatekeeper.check_cluster(identity, namespace, name)
         if verdict.outcome is not Outcome.ALLOWED:
             return await _refusal(gateway, verdict)
-    except Exception as exc:
+    except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
     assert verdict.cluster is not None and gateway.proxy_session is not None
     if request.method not in READ_ONLY_METHODS:

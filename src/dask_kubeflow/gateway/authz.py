@@ -17,10 +17,11 @@ from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
+from ..kube.errors import API_ERRORS, KubeError, from_exception
+from ..kube.names import is_dns_label
 from .config import GatewayConfig
 from .kube import Directory
 from .trust import Identity
-from .upstream import is_dns_label
 
 T = TypeVar("T")
 
@@ -66,7 +67,7 @@ class Memo(Generic[T]):
         except asyncio.CancelledError:
             future.cancel()  # the caller went away; waiters see a cancelled lookup
             raise
-        except Exception as exc:
+        except Exception as exc:  # any failure, not only API errors: waiters must never hang on it
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must
             raise
@@ -91,12 +92,27 @@ class Gatekeeper:
 
     async def may_view(self, user: str, namespace: str) -> bool:
         return await self._access.get(
-            (user, namespace), lambda: self._ask(self.directory.may_view_clusters(user, namespace))
+            (user, namespace),
+            lambda: self.ask(self.directory.may_view_clusters(user, namespace), f"check {user}'s access to {namespace}"),
         )
 
-    async def _ask(self, call: Awaitable[T]) -> T:
-        """An API call that hangs becomes a TimeoutError (shown as 503), not a hung request."""
-        return await asyncio.wait_for(call, self.timeout)
+    async def ask(self, call: Awaitable[T], what: str) -> T:
+        """Await one Kubernetes lookup; every way it can fail becomes a ``KubeError`` (shown as 503).
+
+        An API call that hangs for ``kubernetes_timeout`` seconds fails too, rather than hanging the
+        request; ``what`` names the lookup in the error (``"list DaskClusters in alice"``).
+        """
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except KubeError:
+            raise
+        except TimeoutError as err:  # before API_ERRORS: TimeoutError is an OSError
+            raise KubeError(
+                f"{what} failed (no answer): the Kubernetes API did not answer within {self.timeout:g} s",
+                detail=f"no answer within {self.timeout:g} s",
+            ) from err
+        except API_ERRORS as err:
+            raise from_exception(err, what=what) from err
 
     async def check_namespace(self, identity: Identity, namespace: str) -> Verdict:
         """401 without a (trusted) user, 404 for a namespace that does not exist, 403 without access."""
@@ -107,7 +123,7 @@ class Gatekeeper:
         if await self.may_view(identity.user, namespace):
             return Verdict(Outcome.ALLOWED, identity, namespace)
         exists = await self._namespaces.get(
-            namespace, lambda: self._ask(self.directory.namespace_exists(namespace))
+            namespace, lambda: self.ask(self.directory.namespace_exists(namespace), f"look up namespace {namespace}")
         )
         if not exists:
             return Verdict(Outcome.NOT_FOUND, identity, namespace, detail="no such namespace")
@@ -122,7 +138,7 @@ class Gatekeeper:
             return Verdict(Outcome.NOT_FOUND, identity, namespace, name, detail="not a valid cluster name")
         cluster = await self._clusters.get(
             (namespace, name),
-            lambda: self._ask(self.directory.get_cluster(namespace, name)),
+            lambda: self.ask(self.directory.get_cluster(namespace, name), f"look up DaskCluster {name} in {namespace}"),
             keep=lambda found: found is not None,  # a cluster made a second ago must show up
         )
         if cluster is None:

@@ -8,10 +8,9 @@ from typing import Any
 
 from dask.utils import format_bytes
 
-from ..kube.names import MANAGED_BY as MANAGED_BY_VALUE
-from ..kube.names import MANAGED_BY_LABEL
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, gateway_prefix
 from .pages import render
-from .upstream import gateway_prefix, served_prefix
+from .upstream import served_prefix
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def cluster_row(
         notes.append("The scheduler is not answering (starting, stopped or unreachable).")
     return ClusterRow(
         name=name,
-        managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE,
+        managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY,
         phase=(cluster.get("status") or {}).get("phase") or "Unknown",
         workers_now=stats.workers if stats else None,
         workers_min=low,

@@ -1,8 +1,9 @@
-"""Every Kubernetes API call the gateway makes, in one place (kr8s).
+"""Every Kubernetes API call the gateway makes, in one place (kr8s, through ``dask_kubeflow.kube``).
 
 The gateway asks four things: may this user see Dask clusters in this namespace (a
 SubjectAccessReview, so Kubeflow's owner/contributor RoleBindings decide), does the namespace exist,
-which DaskCluster has this name, and what clusters and autoscalers a namespace holds.
+which DaskCluster has this name, and what clusters and autoscalers a namespace holds. A call the API
+refuses or does not answer raises ``kube.errors.KubeError``; "not found" is an answer, not an error.
 """
 
 from __future__ import annotations
@@ -10,21 +11,20 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import kr8s
-import kr8s.asyncio
-from kr8s.asyncio.objects import Namespace, new_class
 
-DASK_GROUP = "kubernetes.dask.org"
-DASKCLUSTER_RESOURCE = "daskclusters"
+from ..kube.api import Api, get_api
+from ..kube.errors import API_ERRORS, from_exception
+from ..kube.kinds import DASK_AUTOSCALER, DASK_CLUSTER, DASK_GROUP
+from ..kube.resources import DaskAutoscaler, DaskCluster, Namespace, SubjectAccessReview
 
-SubjectAccessReview = new_class(
-    "SubjectAccessReview", "authorization.k8s.io/v1", namespaced=False
-)
-DaskCluster = new_class("DaskCluster", f"{DASK_GROUP}/v1", namespaced=True)
-DaskAutoscaler = new_class("DaskAutoscaler", f"{DASK_GROUP}/v1", namespaced=True)
+__all__ = ["Directory", "Kr8sDirectory", "access_review"]
 
 
 class Directory(Protocol):
-    """What the gateway needs from Kubernetes; objects are returned as plain manifests (dicts)."""
+    """What the gateway needs from Kubernetes; objects are returned as plain manifests (dicts).
+
+    Implementations raise ``KubeError`` (or anything in ``kube.errors.API_ERRORS``) when the API
+    cannot answer."""
 
     async def may_view_clusters(self, user: str, namespace: str) -> bool: ...
 
@@ -40,15 +40,15 @@ class Directory(Protocol):
 def access_review(user: str, namespace: str) -> dict[str, Any]:
     """The SubjectAccessReview asking whether ``user`` may get DaskClusters in ``namespace``."""
     return {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SubjectAccessReview",
+        "apiVersion": SubjectAccessReview.version,
+        "kind": SubjectAccessReview.kind,
         "spec": {
             "user": user,
             "resourceAttributes": {
                 "namespace": namespace,
                 "verb": "get",
                 "group": DASK_GROUP,
-                "resource": DASKCLUSTER_RESOURCE,
+                "resource": DASK_CLUSTER.plural,
             },
         },
     }
@@ -57,16 +57,21 @@ def access_review(user: str, namespace: str) -> dict[str, Any]:
 class Kr8sDirectory:
     """The real directory: the Kubernetes API through kr8s (kubeconfig or in-cluster service account)."""
 
-    def __init__(self, api: kr8s.asyncio.Api) -> None:
+    def __init__(self, api: Api) -> None:
         self.api = api
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None) -> "Kr8sDirectory":
-        return cls(await kr8s.asyncio.api(kubeconfig=kubeconfig))
+    async def connect(cls, kubeconfig: str | None = None) -> Kr8sDirectory:
+        return cls(await get_api(kubeconfig))
 
     async def may_view_clusters(self, user: str, namespace: str) -> bool:
         review = SubjectAccessReview(access_review(user, namespace), api=self.api)
-        await review.create()
+        try:
+            await review.create()
+        except API_ERRORS as err:
+            raise from_exception(err, verb="create", resource="subjectaccessreviews.authorization.k8s.io",
+                                 what=f"ask whether {user} may get {DASK_CLUSTER.resource} in namespace "
+                                      f"{namespace} (SubjectAccessReview)") from err
         return bool(review.raw.get("status", {}).get("allowed", False))
 
     async def namespace_exists(self, namespace: str) -> bool:
@@ -74,6 +79,8 @@ class Kr8sDirectory:
             await Namespace({"metadata": {"name": namespace}}, api=self.api).refresh()
         except kr8s.NotFoundError:
             return False
+        except API_ERRORS as err:
+            raise from_exception(err, verb="get", resource="namespaces", what=f"get namespace {namespace}") from err
         return True
 
     async def get_cluster(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -82,10 +89,21 @@ class Kr8sDirectory:
             await cluster.refresh()
         except kr8s.NotFoundError:
             return None
+        except API_ERRORS as err:
+            raise from_exception(err, verb="get", resource=DASK_CLUSTER.resource, namespace=namespace,
+                                 what=f"get DaskCluster {name} in namespace {namespace}") from err
         return cluster.raw
 
     async def list_clusters(self, namespace: str) -> list[dict[str, Any]]:
-        return [c.raw async for c in self.api.async_get(DaskCluster, namespace=namespace)]
+        try:
+            return [c.raw async for c in self.api.async_get(DaskCluster, namespace=namespace)]
+        except API_ERRORS as err:
+            raise from_exception(err, verb="list", resource=DASK_CLUSTER.resource, namespace=namespace,
+                                 what=f"list DaskClusters in namespace {namespace}") from err
 
     async def list_autoscalers(self, namespace: str) -> list[dict[str, Any]]:
-        return [a.raw async for a in self.api.async_get(DaskAutoscaler, namespace=namespace)]
+        try:
+            return [a.raw async for a in self.api.async_get(DaskAutoscaler, namespace=namespace)]
+        except API_ERRORS as err:
+            raise from_exception(err, verb="list", resource=DASK_AUTOSCALER.resource, namespace=namespace,
+                                 what=f"list DaskAutoscalers in namespace {namespace}") from err

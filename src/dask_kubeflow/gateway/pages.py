@@ -9,6 +9,8 @@ from functools import lru_cache
 
 import jinja2
 
+from ..kube.names import scheduler_service
+
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
@@ -84,7 +86,7 @@ def upstream_unavailable_page(user: str | None, namespace: str, cluster: str, ph
             f"Dask cluster {cluster} in {namespace} exists (phase: {phase}), but its scheduler did not "
             "answer. It may still be starting, or it may have stopped.",
             "Wait a minute and reload. If it stays like this, check the scheduler pod: "
-            f"kubectl -n {namespace} logs deploy/{cluster}-scheduler",
+            f"kubectl -n {namespace} logs deploy/{scheduler_service(cluster)}",
         ],
         link=f"/dask/?ns={namespace}",
         link_text=f"All Dask clusters in {namespace}",

@@ -57,10 +57,9 @@ _WEBSOCKET_HANDSHAKE = frozenset(
 class UpstreamUnavailable(Exception):
     """The scheduler's dashboard could not be reached or answered the handshake with an error."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.status = status
 
 
 def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
@@ -192,7 +191,7 @@ async def proxy_websocket(
             autoping=True,
         )
     except aiohttp.WSServerHandshakeError as exc:
-        raise UpstreamUnavailable(f"websocket handshake refused: {exc.status} {exc.message}", exc.status) from exc
+        raise UpstreamUnavailable(f"websocket handshake refused: {exc.status} {exc.message}") from exc
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

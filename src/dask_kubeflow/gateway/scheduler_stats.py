@@ -12,8 +12,9 @@ from typing import Any
 
 import aiohttp
 
+from ..kube.names import gateway_prefix
 from .clusters_page import SchedulerStats
-from .upstream import gateway_prefix, served_prefix
+from .upstream import served_prefix
 
 log = logging.getLogger(__name__)
 

@@ -1,49 +1,39 @@
 """Where a cluster's dashboard is served, read from its DaskCluster manifest (pure).
 
-The upstream operator creates Service ``<cluster>-scheduler`` from ``spec.scheduler.service``; the
-dashboard is its port named ``http-dashboard`` (8787 in every manifest the operator's tools make).
-The resolver is a plain function so tests can point the gateway at a local scheduler.
+The upstream operator creates Service ``kube.names.scheduler_service(cluster)`` from
+``spec.scheduler.service``; the dashboard is its port named ``DASHBOARD_PORT_NAME`` (``DASHBOARD_PORT``
+in every manifest render and the operator's tools make). The resolver is a plain function so tests
+can point the gateway at a local scheduler.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Callable
 from typing import Any
 
-from ..kube.names import DASHBOARD_PREFIX_ANNOTATION
-
-DASHBOARD_PORT_NAME = "http-dashboard"
-DEFAULT_DASHBOARD_PORT = 8787
+from ..kube.names import DASHBOARD_PORT, DASHBOARD_PORT_NAME, DASHBOARD_PREFIX_ANNOTATION, scheduler_host
 
 # (namespace, cluster name, DaskCluster manifest) -> base URL such as "http://host:8787"
 UpstreamResolver = Callable[[str, str, dict[str, Any]], str]
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def is_dns_label(name: str) -> bool:
-    """Namespace and cluster names become host names; anything else is refused before any lookup."""
-    return len(name) <= 63 and bool(_DNS_LABEL.match(name))
-
 
 def dashboard_port(cluster: dict[str, Any]) -> int:
-    """The Service port named ``http-dashboard``, else 8787."""
+    """The scheduler Service's port named ``DASHBOARD_PORT_NAME``, else ``DASHBOARD_PORT``."""
     ports = (
         cluster.get("spec", {}).get("scheduler", {}).get("service", {}).get("ports") or []
     )
     for port in ports:
         if port.get("name") == DASHBOARD_PORT_NAME and isinstance(port.get("port"), int):
             return port["port"]
-    return DEFAULT_DASHBOARD_PORT
+    return DASHBOARD_PORT
 
 
 def in_cluster_resolver(cluster_domain: str = "cluster.local") -> UpstreamResolver:
     """Resolve to the scheduler Service's cluster DNS name, as the gateway pod sees it."""
 
     def resolve(namespace: str, name: str, cluster: dict[str, Any]) -> str:
-        return f"http://{name}-scheduler.{namespace}.svc.{cluster_domain}:{dashboard_port(cluster)}"
+        return f"http://{scheduler_host(namespace, name, cluster_domain)}:{dashboard_port(cluster)}"
 
     return resolve
 
@@ -73,8 +63,3 @@ def served_prefix(cluster: dict[str, Any]) -> str | None:
         if word.startswith("--dashboard-prefix="):
             return word.split("=", 1)[1]
     return ""
-
-
-def gateway_prefix(namespace: str, name: str) -> str:
-    """The path under which the gateway serves (and the scheduler must serve) a dashboard."""
-    return f"/dask/{namespace}/{name}"
