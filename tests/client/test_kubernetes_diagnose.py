@@ -175,3 +175,19 @@ def test_forbidden_request_names_rbac_verb_and_resource(method: str, path: str, 
     from dask_kubeflow.kube.errors import request_verb_resource
 
     assert request_verb_resource(method, path, "get", "fallback") == expected
+
+
+def test_permission_denied_is_built_from_a_kube_error() -> None:
+    from dask_kubeflow.kube.errors import KubeError
+
+    said = KubeError("list pods failed (HTTP 403)", status=403, verb="list", resource="pods", namespace=NS,
+                     detail=f'pods is forbidden: User "system:serviceaccount:{NS}:default-editor" cannot watch '
+                            f'resource "pods" in API group "" in the namespace "{NS}"')
+    err = PermissionDeniedError.from_kube(said)
+    assert (err.verb, err.resource, err.namespace) == ("watch", "pods", NS)
+    assert err.user == f"system:serviceaccount:{NS}:default-editor" and err.user in err.problem
+
+    silent = KubeError("forbidden", status=403, verb="list", resource="daskclusters.kubernetes.dask.org", detail="")
+    err = PermissionDeniedError.from_kube(silent, NS)
+    assert (err.verb, err.resource, err.namespace, err.user) == ("list", "daskclusters.kubernetes.dask.org", NS, None)
+    assert "this notebook's service account may not list daskclusters.kubernetes.dask.org" in err.problem
