@@ -3,12 +3,18 @@
 ``await kr8s.asyncio.api()`` re-reads the credentials and asks the server for its version on every
 call, and kr8s keeps instances only weakly; holding one per kubeconfig saves two round trips per
 request. kr8s re-authenticates by itself when the server answers 401 (rotated tokens).
+
+A client is bound to the event loop it was made on (its httpx connections are), so there is one per
+kubeconfig *per loop*: the controller's loop, the ``kube.sync`` bridge thread and each test's loop
+get their own, and a loop's clients go away with it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import weakref
 from typing import Any
 
 import kr8s.asyncio
@@ -20,19 +26,20 @@ from .resources import kind_of, ref_of
 
 __all__ = ["Api", "get_api", "server_side_apply"]
 
-_APIS: dict[str | None, Api] = {}
+_APIS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, Api]] = weakref.WeakKeyDictionary()
 _APPLY = {"Content-Type": "application/apply-patch+yaml"}
 
 
 async def get_api(kubeconfig: str | None = None) -> Api:
-    """The client for ``kubeconfig`` (default: ``$KUBECONFIG``, else in-cluster), made once."""
+    """The client for ``kubeconfig`` (default: ``$KUBECONFIG``, else in-cluster), made once per loop."""
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-    if kubeconfig not in _APIS:
+    apis = _APIS.setdefault(asyncio.get_running_loop(), {})
+    if kubeconfig not in apis:
         try:
-            _APIS[kubeconfig] = await kr8s.asyncio.api(kubeconfig=kubeconfig)
+            apis[kubeconfig] = await kr8s.asyncio.api(kubeconfig=kubeconfig)
         except API_ERRORS as err:
             raise from_exception(err, what="connecting to the Kubernetes API") from err
-    return _APIS[kubeconfig]
+    return apis[kubeconfig]
 
 
 async def server_side_apply(api: Api, obj: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
