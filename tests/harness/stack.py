@@ -6,10 +6,14 @@ made with `k8s.namespace(prefix)`):
 
 - `pod_runner`  -- a running `PodRunner` on the session's emulator server. Its teardown stops every
                    pod process, fails if any process it ever started is still alive, and resets the
-                   emulator so the next module starts from an empty cluster.
+                   emulator so the next module starts from an empty cluster. It enforces
+                   NetworkPolicy when the test module sets `ENFORCE_NETWORK_POLICY = True` (or the
+                   environment sets DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY=1 for every module).
 - `cluster_dns` -- the pod runner's cluster DNS installed in the test process (`.resolve(host)`),
                    so `KubeCluster.from_name` connects to `tcp://<c>-scheduler.<ns>:8786` directly.
-- `dask_operator` -- the upstream operator (`kopf run -m dask_kubernetes.operator.controller`).
+- `dask_operator` -- the upstream operator (`kopf run -m dask_kubernetes.operator.controller`); when
+                   the runner enforces NetworkPolicy it runs as a pod of `OPERATOR_NAMESPACE` with the
+                   upstream Helm chart's labels (`OPERATOR_POD_LABELS`).
 - `k8s`         -- all of the above plus KUBECONFIG pointing at the emulator for the module.
 
 When a test using them fails, the pod runner's log, pod logs and the operator log are added to
@@ -30,11 +34,17 @@ import kr8s
 import pytest
 from kr8s.objects import APIObject, Namespace, object_from_spec
 
+from dask_kubeflow.kube.names import OPERATOR_NAMESPACE
+
 from .operator import UpstreamOperator
 from .podrunner import PodRunner, podnet
 from .podrunner.processes import is_alive
 
 T = TypeVar("T")
+
+ENFORCE_NETWORK_POLICY_ENV = "DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY"
+OPERATOR_POD_NAME = "dask-kubernetes-operator-0"
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "dask-kubernetes-operator", "app.kubernetes.io/instance": "dask-kubernetes-operator"}
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float, what: str, interval: float = 0.2) -> T:
@@ -108,9 +118,19 @@ def create(api: kr8s.Api, manifest: Mapping[str, Any], namespace: str) -> APIObj
     return obj
 
 
+def enforces_network_policy(module: Any) -> bool:
+    """Opt-in per test module (`ENFORCE_NETWORK_POLICY = True`), or for all with the environment variable."""
+    return bool(getattr(module, "ENFORCE_NETWORK_POLICY", False)) or os.environ.get(ENFORCE_NETWORK_POLICY_ENV) == "1"
+
+
 @pytest.fixture(scope="module")
-def pod_runner(emulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodRunner]:
-    runner = PodRunner(emulator_server.kubeconfig, tmp_path_factory.mktemp("pod-runner")).start()
+def pod_runner(
+    request: pytest.FixtureRequest, emulator_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PodRunner]:
+    runner = PodRunner(
+        emulator_server.kubeconfig, tmp_path_factory.mktemp("pod-runner"),
+        enforce_network_policy=enforces_network_policy(request.module),
+    ).start()
     try:
         yield runner
     finally:
@@ -138,7 +158,11 @@ def cluster_dns(pod_runner: PodRunner) -> Iterator[podnet.Installed]:
 @pytest.fixture(scope="module")
 def dask_operator(emulator_server: Any, pod_runner: PodRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamOperator]:
     log_path = tmp_path_factory.mktemp("dask-operator") / "operator.log"
-    operator = UpstreamOperator(emulator_server.kubeconfig, log_path, pod_runner.dns_environment()).start()
+    env = (
+        pod_runner.pod_environment(OPERATOR_NAMESPACE, OPERATOR_POD_NAME, OPERATOR_POD_LABELS)
+        if pod_runner.enforce_network_policy else pod_runner.dns_environment()
+    )
+    operator = UpstreamOperator(emulator_server.kubeconfig, log_path, env).start()
     try:
         yield operator
     finally:

@@ -12,13 +12,23 @@ namespace: a wildcard IPv4 bind (`0.0.0.0`, `''`) lands on the pod's address, so
 listen on :8786 or :8787 as they would on a real cluster, and connections to loopback addresses
 leave from the pod's address (what a server sees as the peer, and what `distributed.utils.get_ip`
 finds).
+
+With the runner's `enforce_network_policy`, the same connect hook enforces NetworkPolicy: before a
+pod process connects to another pod's address, the source pod's egress and the destination pod's
+ingress are evaluated (`../netpol.py`) against the pods, namespaces and policies in the table; a
+connection they do not allow fails at once with `ConnectionRefusedError("blocked by NetworkPolicy
+...")` (a real cluster drops the SYN silently; a fast, named refusal is a deliberate deviation).
 """
 
 from __future__ import annotations
 
+import errno
+import importlib.util
+import ipaddress
 import json
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -29,16 +39,26 @@ ENV_NAMESPACE = "DASK_KUBEFLOW_HARNESS_NAMESPACE"
 
 CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
 WILDCARD_HOSTS = ("", "0.0.0.0")
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+NETPOL_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "netpol.py")
+_NETPOL_NAME = "_dask_kubeflow_harness_netpol"
 
 
 class DnsTable:
     """Service addresses by namespace, as read from the runner's table file."""
 
-    def __init__(self, services: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> None:
+    def __init__(
+        self,
+        services: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+        network: Mapping[str, Any] | None = None,
+    ) -> None:
         self.services: dict[str, dict[str, tuple[str, ...]]] = {
             ns: {svc: tuple(ips) for svc, ips in by_name.items()}
             for ns, by_name in (services or {}).items()
         }
+        # What NetworkPolicy needs: {"enforce", "pod_cidr", "pods", "namespaces", "policies"} (see runner).
+        self.network: dict[str, Any] = dict(network or {})
+        self._policy_network: Any = None
 
     def lookup(self, host: str, search_namespace: str | None = None) -> tuple[str, ...] | None:
         """Addresses of a cluster name; () for a cluster name that does not exist (NXDOMAIN);
@@ -60,7 +80,50 @@ class DnsTable:
         return None
 
     def to_json(self) -> str:
-        return json.dumps({"services": self.services}, sort_keys=True, indent=1)
+        return json.dumps({"services": self.services, "network": self.network}, sort_keys=True, indent=1)
+
+    @property
+    def enforcing(self) -> bool:
+        return bool(self.network.get("enforce"))
+
+    def policy_network(self) -> Any:
+        """The table's pods, namespaces and policies as a `netpol.Network` (built once per table)."""
+        if self._policy_network is None:
+            netpol = load_netpol()
+            pods = [
+                netpol.Pod(p["namespace"], p["name"], p["ip"], p.get("labels") or {},
+                           tuple(netpol.ContainerPort(*port) for port in p.get("ports") or ()))
+                for p in self.network.get("pods") or ()
+            ]
+            policies = [netpol.policy_from_manifest(obj) for obj in self.network.get("policies") or ()]
+            self._policy_network = netpol.Network(pods, self.network.get("namespaces") or {}, policies)
+        return self._policy_network
+
+    def is_node_address(self, ip: str) -> bool:
+        """A loopback address outside the runner's pod block is the node (the test machine)."""
+        try:
+            addr = ipaddress.ip_address(ip)
+            cidr = self.network.get("pod_cidr")
+            return addr in LOOPBACK and not (cidr and addr in ipaddress.ip_network(cidr))
+        except ValueError:
+            return False
+
+    def blocked(self, src_ip: str, dst_ip: str, port: int, protocol: str) -> str | None:
+        """Why NetworkPolicy blocks this connection of a pod, or None when it may go ahead."""
+        if not self.enforcing or src_ip == dst_ip:
+            return None
+        net = self.policy_network()
+        src = net.pod_at(src_ip)
+        if src is None:
+            return (
+                f"blocked by the local pod runner: this process's pod address {src_ip} is no pod the runner "
+                f"knows (pod deleted, or an identity from PodRunner.pod_environment() that was released)"
+            )
+        if net.pod_at(dst_ip) is None and self.is_node_address(dst_ip):
+            return None  # traffic to and from the node is always allowed
+        verdict = net.connect(src_ip, dst_ip, port, protocol)
+        return None if verdict.allowed else verdict.reason
+
 
     def host_resolver_rules(self) -> str:
         """Chromium `--host-resolver-rules` value mapping every cluster name to its first address."""
@@ -72,6 +135,18 @@ class DnsTable:
                         rules.append(f"MAP {host} {ips[0]}")
         return ", ".join(rules)
 
+
+def load_netpol() -> Any:
+    """The NetworkPolicy evaluator (tests/harness/netpol.py, standard library only), loaded by path:
+    pod processes do not have the repository on their path."""
+    module = sys.modules.get(_NETPOL_NAME)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(_NETPOL_NAME, NETPOL_PATH)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_NETPOL_NAME] = module
+        spec.loader.exec_module(module)
+    return module
 
 def write_table(path: str, table: DnsTable) -> None:
     """Replace the table file atomically so readers never see half a file."""
@@ -100,7 +175,7 @@ class TableFile:
             if stamp != self._stamp:
                 with open(self.path, encoding="utf-8") as fh:
                     data: dict[str, Any] = json.load(fh)
-                self._table = DnsTable(data.get("services", {}))
+                self._table = DnsTable(data.get("services", {}), data.get("network", {}))
                 self._stamp = stamp
             return self._table
 
@@ -218,10 +293,15 @@ def install(table_path: str, *, pod_ip: str | None = None, namespace: str | None
                     pass
 
         def connect(self: socket.socket, address: Any) -> None:
+            why = policy_check(table_file, pod_ip, self, address)
+            if why:
+                raise ConnectionRefusedError(errno.ECONNREFUSED, why)
             from_pod_address(self, address)
             return orig_connect(self, address)
 
         def connect_ex(self: socket.socket, address: Any) -> int:
+            if policy_check(table_file, pod_ip, self, address):
+                return errno.ECONNREFUSED
             from_pod_address(self, address)
             return orig_connect_ex(self, address)
 
@@ -237,6 +317,36 @@ def install(table_path: str, *, pod_ip: str | None = None, namespace: str | None
         undo.append(restore_socket)
 
     return Installed(table_file, namespace, undo)
+
+
+_PROTOCOLS = {socket.SOCK_STREAM: "TCP", socket.SOCK_DGRAM: "UDP"}
+_reported: set[str] = set()
+
+
+def policy_check(table_file: TableFile, pod_ip: str, sock: socket.socket, address: Any) -> str | None:
+    """At connect time in a pod process: the reason NetworkPolicy blocks `address`, else None.
+    Each distinct reason is also written once to stderr, i.e. to the pod's log."""
+    if sock.family != socket.AF_INET or not isinstance(address, tuple) or len(address) < 2:
+        return None
+    protocol = _PROTOCOLS.get(sock.type)
+    table = table_file.table()
+    if protocol is None or not table.enforcing:
+        return None
+    host, port = address[0], address[1]
+    if isinstance(host, bytes):
+        host = host.decode("idna", "replace")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        found = table.lookup(str(host))  # a cluster name given to connect() directly
+        if not found:
+            return None
+        host = found[0]
+    why = table.blocked(pod_ip, host, int(port), protocol)
+    if why and why not in _reported:
+        _reported.add(why)
+        print(f"[local pod runner] {why}", file=sys.stderr, flush=True)
+    return why
 
 
 def install_from_environ(environ: Mapping[str, str] = os.environ) -> Installed | None:

@@ -10,6 +10,9 @@ triggered (every watch event and at least every `resync` seconds):
   reports Pod status; stops the processes when the Pod is deleted.
 - Service status and cluster DNS: a Service gets `status.loadBalancer` (the operator waits for a
   Service status before marking a DaskCluster Running) and its names resolve to its ready Pods.
+- NetworkPolicy: pods (labels, container ports), namespaces (labels) and NetworkPolicies go into the
+  same table; with `enforce_network_policy=True` every pod process checks them when it connects
+  (see `podnet.policy_check` and `../netpol.py`).
 
 It runs in a background thread with its own event loop, so a synchronous test can use it.
 """
@@ -33,6 +36,7 @@ import kr8s.asyncio
 
 from . import podnet
 from .addresses import LoopbackBlock
+from .network import PodEntry, container_ports, network_section
 from .commands import UnsupportedContainer, container_env, local_command
 from .manifests import container_event, owner_uid, pod_for_deployment, selector_matches, status_patch
 from .probes import probe_once, probe_timing
@@ -56,6 +60,7 @@ class PodRunner:
         *,
         resync: float = 0.5,
         bin_dir: Path | None = None,
+        enforce_network_policy: bool = False,
     ) -> None:
         self.kubeconfig = Path(kubeconfig)
         self.workdir = Path(workdir)
@@ -71,6 +76,12 @@ class PodRunner:
         self._service_ips: dict[str, str] = {}
         self._port_warnings: set[str] = set()
         self._dns = podnet.DnsTable()
+        self._enforce = enforce_network_policy
+        self._services: dict[str, dict[str, list[str]]] = {}
+        self._namespaces: list[dict[str, Any]] = []
+        self._policies: list[dict[str, Any]] = []
+        self._identities: dict[str, PodEntry] = {}
+        self._policy_problems: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,6 +172,74 @@ class PodRunner:
         """Environment that gives another process (e.g. the operator) the cluster DNS."""
         return {"PYTHONPATH": str(CHILD_SITE), podnet.ENV_TABLE: str(self.dns_table_path)}
 
+    # ------------------------------------------------------------------ NetworkPolicy
+
+    @property
+    def enforce_network_policy(self) -> bool:
+        return self._enforce
+
+    @enforce_network_policy.setter
+    def enforce_network_policy(self, value: bool) -> None:
+        self._enforce = bool(value)
+        self._publish()
+
+    def pod_environment(
+        self, namespace: str, name: str, labels: Mapping[str, str], ports: Iterable[Mapping[str, Any]] = ()
+    ) -> dict[str, str]:
+        """Environment that makes another (Python) process act as a pod `namespace/name` with `labels`:
+        its own pod address, the cluster DNS, and, when enforcing, NetworkPolicy on its connections (and
+        on connections to it from pods). Used for the upstream operator and for test clients; the
+        identity stays in the table until `release_pod_environment(env)`."""
+        if self._block is None:
+            raise RuntimeError("start the pod runner before asking it for a pod identity")
+        with self._lock:
+            ip = self._block.allocate()
+            self._identities[ip] = PodEntry(namespace, name, ip, dict(labels), container_ports([{"ports": list(ports)}]))
+        self._publish()
+        return {
+            **self.dns_environment(),
+            podnet.ENV_POD_IP: ip,
+            podnet.ENV_NAMESPACE: namespace,
+        }
+
+    def release_pod_environment(self, env: Mapping[str, str]) -> None:
+        with self._lock:
+            self._identities.pop(env.get(podnet.ENV_POD_IP, ""), None)
+        self._publish()
+
+    def network(self) -> Any:
+        """The pod network as NetworkPolicy sees it now (a `tests.harness.netpol.Network`)."""
+        return podnet.TableFile(str(self.dns_table_path)).table().policy_network()
+
+    def _publish(self) -> None:
+        """Rewrite the table (services, pods, namespaces, policies) when anything in it changed."""
+        with self._lock:
+            entries = [
+                PodEntry(p.namespace, p.name, p.ip, dict(p.labels), container_ports(c.spec for c in p.containers))
+                for p in self._pods.values()
+            ] + list(self._identities.values())
+            section = network_section(
+                enforce=self._enforce,
+                pod_cidr=f"127.{self._block.octet}.0.0/16" if self._block else None,
+                pods=entries, namespaces=self._namespaces, policies=self._policies,
+            )
+            new = podnet.DnsTable(self._services, section)
+            if new.to_json() == self._dns.to_json():
+                return
+            dns_changed = new.services != self._dns.services
+            self._dns = new
+            podnet.write_table(str(self.dns_table_path), new)
+        if dns_changed:
+            self.log.info("cluster DNS now: %s", json.dumps(new.services, sort_keys=True))
+
+    def _check_policies(self, policies: list[dict[str, Any]]) -> None:
+        """The emulator does not validate built-in kinds: report what the API server would refuse, once."""
+        netpol = podnet.load_netpol()
+        for found in (message for policy in policies for message in netpol.problems(policy)):
+            if found not in self._policy_problems:
+                self._policy_problems.add(found)
+                self._error(f"{found} (the API server would refuse this NetworkPolicy; the harness evaluates it as written)")
+
     def host_resolver_rules(self) -> str:
         """For Chromium's --host-resolver-rules: the cluster names the browser should reach."""
         return podnet.TableFile(str(self.dns_table_path)).table().host_resolver_rules()
@@ -200,7 +279,8 @@ class PodRunner:
             self._started.set()
             return
         self._session = aiohttp.ClientSession()
-        watchers = [asyncio.create_task(self._watch(kind)) for kind in ("pods", "deployments", "services")]
+        kinds = ("pods", "deployments", "services", "namespaces", "networkpolicies")
+        watchers = [asyncio.create_task(self._watch(kind)) for kind in kinds]
         self._started.set()
         try:
             while not self._stopping:
@@ -257,9 +337,13 @@ class PodRunner:
         pods = await self._list("pods")
         deployments = await self._list("deployments")
         services = await self._list("services")
+        self._namespaces = await self._list("namespaces")
+        self._policies = await self._list("networkpolicies")
+        self._check_policies(self._policies)
         await self._reconcile_deployments(deployments, pods)
         await self._reconcile_pods(pods)
         await self._reconcile_services(services)
+        self._publish()
 
     async def _reconcile_deployments(self, deployments: list[dict[str, Any]], pods: list[dict[str, Any]]) -> None:
         for dep in deployments:
@@ -332,6 +416,9 @@ class PodRunner:
                 continue
             if local is None:
                 local = await self._admit(pod)
+            elif local.labels != (meta.get("labels") or {}):
+                local.labels = dict(meta.get("labels") or {})  # NetworkPolicy follows label changes
+                self._publish()
             if local.stopping:
                 continue
             await self._supervise(local)
@@ -389,6 +476,7 @@ class PodRunner:
         local.transitions.update(PodScheduled=local.start_time, Initialized=local.start_time)
         with self._lock:
             self._pods[local.uid] = local
+        self._publish()  # the table knows the pod (address, labels, ports) before its containers start
         self.log.info("pod %s/%s admitted with address %s", local.namespace, local.name, ip)
         for c in containers:
             if c.command is not None and "readinessProbe" in c.spec:
@@ -565,11 +653,7 @@ class PodRunner:
                     self._service_ips[meta["uid"]] = self._block.allocate()
                 endpoints = [self._service_ips[meta["uid"]]]
             table.setdefault(meta["namespace"], {})[meta["name"]] = sorted(endpoints)
-        new = podnet.DnsTable(table)
-        if new.services != self._dns.services:
-            self._dns = new
-            podnet.write_table(str(self.dns_table_path), new)
-            self.log.info("cluster DNS now: %s", json.dumps(new.services, sort_keys=True))
+        self._services = table
 
 
 def _container_port(target: Any, pod: PodRun) -> int | None:
