@@ -146,6 +146,22 @@ async def test_kubernetes_api_failure_gets_a_503_page(kubeflow_namespace, start_
         assert response.status == 200  # a failure is not cached
 
 
+@pytest.mark.parametrize("failure, says", [
+    (403, "refused 'create subjectaccessreviews.authorization.k8s.io' to the gateway's service account"),
+    (500, "(HTTP 500)"),
+    ("hang", "did not answer within 1 s"),
+])
+async def test_a_kubernetes_api_failure_is_logged_with_what_to_fix(
+        kubeflow_namespace, start_gateway, http, emulator, caplog, failure, says):
+    gateway = await start_gateway(kubernetes_timeout=1)
+    emulator.fault("create", "subjectaccessreviews", status=failure, count=4)  # kr8s retries a 403 three times
+    caplog.set_level(logging.ERROR, logger="dask_kubeflow.gateway")
+    async with http.get(gateway.url + STATUS, headers=as_user(OWNER)) as response:
+        assert response.status == 503
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "dask_kubeflow.gateway"]
+    assert f"user {OWNER} got a 503 page" in line and says in line, line
+
+
 async def test_health_metrics_and_structured_access_log(kubeflow_namespace, start_gateway, http, caplog):
     gateway = await start_gateway()
     caplog.set_level(logging.INFO, logger="dask_kubeflow.gateway.access")

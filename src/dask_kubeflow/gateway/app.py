@@ -123,9 +123,11 @@ def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: BaseException
     if refused is not None:
         fix = (f"the API refused '{refused[0]} {refused[1]}' to the gateway's service account: grant it "
                f"in the gateway's ClusterRole ({_GATEWAY_RBAC})")
+    elif err.status is None:
+        fix = ("the API server did not answer: check that it is up and that the gateway pod can reach it "
+               "(NetworkPolicy, kubeconfig); every request asks again")
     elif err.transient:
-        fix = ("the API server is unreachable, slow or overloaded: check that it is up and that the "
-               "gateway pod can reach it (NetworkPolicy, kubeconfig, service account token)")
+        fix = "the API server failed or is overloaded: check its health and logs; every request asks again"
     else:
         fix = f"check the gateway's kubeconfig or service account and its RBAC ({_GATEWAY_RBAC})"
     log.error("user %s got a 503 page: %s; %s", identity.user or "-", err, fix)
