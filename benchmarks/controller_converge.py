@@ -1,6 +1,6 @@
 """Benchmark: the profile controller converging N Kubeflow profile namespaces on the API emulator.
 
-    .venv/bin/python benchmarks/controller_converge.py [--namespaces 1000] [--workers 8]
+    .venv/bin/python benchmarks/controller_converge.py [--namespaces 1000] [--workers 8] [--output FILE]
 
 Measures, with the real ``dask-kubeflow controller`` process against the emulator:
   * time to converge: controller start → every namespace has its 4 managed objects and a Ready status
@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "controller_converge.json",
+                        help="where to write the JSON result")
     args = parser.parse_args()
     n = args.namespaces
     log = Path(tempfile.mkdtemp(prefix="controller-bench-")) / "controller.log"
@@ -191,8 +193,8 @@ def main() -> None:
         "log": str(log),
     }
     print(json.dumps(result, indent=2))
-    out = ROOT / "benchmarks" / "results" / "controller_converge.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.output
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 
 

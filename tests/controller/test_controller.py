@@ -109,6 +109,18 @@ async def test_profile_deleted_removes_only_its_managed_objects(emulator, kube, 
             for p in MANAGED_PLURALS} == bob_before
 
 
+async def test_profile_deleted_is_pruned_from_the_synced_cache_without_a_live_read(emulator, kube, start_controller):
+    controller = start_controller()
+    make_profile(kube, "rita")
+    wait_for(lambda: converged(emulator, "rita"), "rita Ready", controller=controller)
+    profile = Profile.get("rita", api=kube)
+    reads = emulator.request_count(verb="get", resource="profiles")
+    profile.delete()
+    wait_for(lambda: not any(managed(emulator, "rita").values()) and not status_of(emulator, "rita"),
+             "rita's objects removed", controller=controller)
+    assert emulator.request_count(verb="get", resource="profiles") == reads  # Profiles come from the informer
+
+
 async def test_profile_deleted_while_the_controller_was_down_is_cleaned_up_after_restart(
         emulator, kube, start_controller):
     first = start_controller()

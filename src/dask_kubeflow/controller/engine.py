@@ -17,13 +17,13 @@ from kr8s.asyncio import Api
 
 from . import metrics
 from .informer import Informer, Source
-from .livestate import LiveState, unpack
+from .livestate import LiveState
 from .policy_source import PolicySource
 from .reconcile import NamespaceInputs, reconcile, safe_plan
 from .report import Report, Reporter
 from .results import DONE, RETRY, ReconcileError, Result, TemporaryError
 from .settings import ControllerSettings
-from .watched import ALL_SOURCES, CONTRIBUTORS, MANAGED_SOURCES, NAMESPACES, PROFILES, QUOTAS
+from .watched import ALL_SOURCES, CONTRIBUTORS, MANAGED_SOURCES, NAMESPACES, PACKER, PROFILES, QUOTAS
 from .workqueue import WorkQueue
 from ..kube.resources import ObjectRef
 
@@ -147,7 +147,7 @@ class Controller:
 
     def live(self, namespace: str) -> dict[ObjectRef, dict[str, Any]]:
         assert self.informer is not None
-        objects = [unpack(packed) for source in MANAGED_SOURCES for packed in self.informer.items(source, namespace)]
+        objects = [PACKER.unpack(packed) for source in MANAGED_SOURCES for packed in self.informer.items(source, namespace)]
         return self.live_state.view(namespace, objects)
 
     # -- work ------------------------------------------------------------------------------------

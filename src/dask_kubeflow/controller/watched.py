@@ -8,16 +8,20 @@ does not share the namespace with a user).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from ..kube.namespace_status import status_body
 from ..kube.resources import CONFIG_MAP, MANAGED_KINDS, Kind, Namespace, Profile, ResourceQuota, RoleBinding
+from ..policy import NamespaceFacts, Policy, resolve
+from ..render import render_namespace
 from .apply import MANAGED_CLASSES
 from .facts import NamespaceMeta, Quota, profile_facts
 from .informer import Source
-from .livestate import pack
+from .livestate import Packer
 
-__all__ = ["MANAGED_SOURCES", "PROFILES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURCES"]
+__all__ = ["PACKER", "MANAGED_SOURCES", "PROFILES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURCES"]
 
 
 def _namespace_meta(obj: dict[str, Any]) -> NamespaceMeta:
@@ -45,7 +49,15 @@ def _selector(kind: Kind) -> str:
     return f"{base},{COMPONENT_LABEL}=status" if kind == CONFIG_MAP else base
 
 
-MANAGED_SOURCES = [Source(MANAGED_CLASSES[kind], label_selector=_selector(kind), extract=pack)
+def _sample_objects() -> bytes:
+    """What we write to a sample namespace, as JSON: the preset dictionary our objects pack with."""
+    facts = NamespaceFacts(name="sample-namespace", owner="someone@example.com")
+    objects = [*render_namespace(facts, resolve(Policy.builtin(), facts)), status_body(facts.name, {}, "")]
+    return "".join(json.dumps(o, separators=(",", ":")) for o in objects).encode()
+
+
+PACKER = Packer(_sample_objects())
+MANAGED_SOURCES = [Source(MANAGED_CLASSES[kind], label_selector=_selector(kind), extract=PACKER.pack)
                    for kind in MANAGED_KINDS]
 PROFILES = Source(Profile, extract=profile_facts, key=_own_name)
 NAMESPACES = Source(Namespace, extract=_namespace_meta, key=_own_name)
