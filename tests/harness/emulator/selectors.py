@@ -84,6 +84,31 @@ def parse_field_selector(text: str | None) -> Callable[[Mapping[str, Any]], bool
     return lambda obj: all(t(obj) for t in tests)
 
 
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None,
+                           nil_matches: bool = False) -> bool:
+    """A `metav1.LabelSelector` (matchLabels, matchExpressions In/NotIn/Exists/DoesNotExist) over labels.
+    `{}` matches everything; None matches nothing unless `nil_matches` (webhook selectors default to `{}`)."""
+    if selector is None:
+        return nil_matches
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
 class Selection:
     """What a list/watch asks for: namespace, labelSelector, fieldSelector (and a name for single watches)."""
 
@@ -102,4 +127,4 @@ class Selection:
         return self._labels(meta.get("labels") or {}) and self._fields(obj)
 
 
-__all__ = ["ApiError", "Selection", "parse_field_selector", "parse_label_selector"]
+__all__ = ["ApiError", "Selection", "label_selector_matches", "parse_field_selector", "parse_label_selector"]

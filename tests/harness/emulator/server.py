@@ -21,13 +21,14 @@ import attrs
 import kmock
 import yaml
 
-from . import discovery, errors, openapi, table
+from . import admission, discovery, errors, openapi, rbac, table
 from .errors import ApiError
 from .faults import FaultTable
+from .identity import ADMIN, Authenticator, UserInfo, impersonated
 from .resources import ResourceType
 from .sar import RuleTable
 from .selectors import Selection
-from .store import Store
+from .store import Plan, Stale, Store
 
 JSON = "application/json"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -88,6 +89,22 @@ def _manager(request: kmock.Request) -> str:
     return re.split(r"[/ ]", agent, maxsplit=1)[0] or "unknown"
 
 
+store_writes = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def _authz_name(verb: str, route: Route, params: dict[str, str]) -> str:
+    """The name RBAC sees: the URL's, or for list/watch a `metadata.name=` field selector's (as requestInfo does)."""
+    if route.name or verb not in ("list", "watch"):
+        return route.name or ""
+    for term in (params.get("fieldSelector") or "").split(","):
+        key, _, value = term.partition("=")
+        if key.strip() == "metadata.name" and value and not value.startswith("="):
+            return value.strip()
+        if key.strip() == "metadata.name" and value.startswith("="):
+            return value[1:].strip()
+    return ""
+
+
 def _respond(body: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
     escaped = ['299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in warnings or []]
     headers = {"Warning": ", ".join(escaped)} if escaped else None
@@ -109,9 +126,19 @@ class ApiHandler(kmock.KubernetesScaffold):
     store: Store
     rules: RuleTable
     faults: FaultTable
+    authenticator: Authenticator = attrs.field(factory=Authenticator)
+    authorizer: rbac.Authorizer = attrs.field(default=None)
+    webhooks: admission.Webhooks = attrs.field(default=None)
     address: str = "127.0.0.1"
     counts: Counter[tuple[str, str, str, str]] = attrs.field(factory=Counter)
     stopping: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        if self.authorizer is None:
+            self.authorizer = rbac.Authorizer(self.store)
+        if self.webhooks is None:
+            self.webhooks = admission.Webhooks(self.store)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's entry point, with the Kubernetes path parsed here (kmock 0.8 fails on `/api/v1/namespaces`)."""
@@ -150,7 +177,14 @@ class ApiHandler(kmock.KubernetesScaffold):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         path = request.url.path.rstrip("/") or "/"
         try:
+            user = self.authenticator.authenticate(request.headers.get("Authorization"))
+            if user is None:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            user = self._impersonation(request, user)
             route = parse_route(path)
+            if (route is None or route.plural is None) and not user.privileged:
+                self._authorize(rbac.Attributes(user, str(request.method.value).lower(), path=request.url.path,
+                                                resource_request=False))
             if route is None:
                 return await self._serve_other(request, path)
             if route.plural is None:
@@ -159,9 +193,34 @@ class ApiHandler(kmock.KubernetesScaffold):
             if rt is None:
                 raise ApiError(404, "NotFound", f"the server could not find the requested resource "
                                                 f"({route.plural} in {route.group or 'core'}/{route.version})")
-            return await self._serve_resource(request, route, rt)
+            return await self._serve_resource(request, route, rt, user)
         except ApiError as exc:
             return _error(exc)
+
+    def _impersonation(self, request: kmock.Request, user: UserInfo) -> UserInfo:
+        """Honour `Impersonate-User/Group/Uid/Extra-*` headers when the requester may impersonate."""
+        raw = request._raw_request
+        target = raw.headers.get("Impersonate-User") if raw is not None else None
+        if not target or raw is None:
+            return user
+        groups = list(raw.headers.getall("Impersonate-Group", []))
+        extra: dict[str, list[str]] = {}
+        for key, value in raw.headers.items():
+            if key.lower().startswith("impersonate-extra-"):
+                extra.setdefault(key[len("impersonate-extra-"):].lower(), []).append(value)
+        as_user = impersonated(target, groups, raw.headers.get("Impersonate-Uid", ""), extra)
+        if user.privileged or as_user.username == user.username:
+            return as_user
+        resource = "serviceaccounts" if target.startswith("system:serviceaccount:") else "users"
+        self._authorize(rbac.Attributes(user, "impersonate", "", "", resource, "", target))
+        for group in groups:
+            self._authorize(rbac.Attributes(user, "impersonate", "", "", "groups", "", group))
+        return as_user
+
+    def _authorize(self, a: rbac.Attributes) -> None:
+        allowed, reason = self.authorizer.authorize(a)
+        if not allowed:
+            raise errors.forbidden(rbac.forbidden_message(a, reason), a.name, a.group, a.resource)
 
     async def _serve_other(self, request: kmock.Request, path: str) -> aiohttp.web.StreamResponse:
         registry = self.store.registry
@@ -185,8 +244,8 @@ class ApiHandler(kmock.KubernetesScaffold):
         return await super()._handle(request)  # kmock reactions, else kmock's 404
 
     # ------------------------------------------------------------------ resources
-    async def _serve_resource(self, request: kmock.Request, route: Route,
-                              rt: ResourceType) -> aiohttp.web.StreamResponse:
+    async def _serve_resource(self, request: kmock.Request, route: Route, rt: ResourceType,
+                              user: UserInfo = ADMIN) -> aiohttp.web.StreamResponse:
         params = dict(request.params)
         verb = verb_of(str(request.method.value).upper(), route, params)
         resource = rt.key + (f"/{route.subresource}" if route.subresource else "")
@@ -194,6 +253,9 @@ class ApiHandler(kmock.KubernetesScaffold):
         if verb == "create" and isinstance(request.data, dict):
             name = str((request.data.get("metadata") or {}).get("name") or "")
         self.counts[(verb, resource, route.namespace or "", name)] += 1
+        if not user.privileged:
+            self._authorize(rbac.Attributes(user, verb, route.namespace or "", rt.group, rt.plural,
+                                            route.subresource or "", _authz_name(verb, route, params)))
 
         fault = self.faults.take(verb, rt.plural, rt.group, route.subresource, route.namespace)
         if fault is not None:
@@ -224,11 +286,11 @@ class ApiHandler(kmock.KubernetesScaffold):
         store = self.store
 
         if rt.kind == "SubjectAccessReview" and verb == "create":
-            return _respond(self.rules.review(request.data or {}), 201)
+            return _respond(rbac.review(request.data or {}, self.authorizer, self.rules), 201)
         if rt.kind == "SelfSubjectAccessReview" and verb == "create":
-            body = dict(request.data or {})
-            body["status"] = {"allowed": True, "reason": "the emulator does not authorize its own requests"}
-            return _respond(body, 201)
+            return _respond(rbac.review(request.data or {}, self.authorizer, self.rules, requester=user), 201)
+        if verb in store_writes and rt.group not in admission.EXEMPT_GROUPS and self.webhooks.active():
+            return await self._serve_admitted(request, route, rt, verb, user, params, warnings)
 
         as_table = table.wants_table(request.headers.get("Accept", "")) and route.subresource is None
         include_object = params.get("includeObject") == "Object"
@@ -286,6 +348,93 @@ class ApiHandler(kmock.KubernetesScaffold):
                              "metadata": {"resourceVersion": store.resource_version},
                              "items": [_versioned(o, api_version) for o in items]})
         raise errors.method_not_allowed(f"the emulator does not serve {request.method} on {rt.key}")
+
+    # ------------------------------------------------------------------ writes through admission webhooks
+    async def _serve_admitted(self, request: kmock.Request, route: Route, rt: ResourceType, verb: str,
+                              user: UserInfo, params: dict[str, str],
+                              warnings: list[str]) -> aiohttp.web.StreamResponse:
+        """A write whose webhooks may apply: plan, mutate, finish, validate, commit (re-planned if the object
+        changed meanwhile, as the API server's GuaranteedUpdate retries)."""
+        store, sub = self.store, route.subresource
+        api_version = rt.api_version(route.version)
+        dry_run = params.get("dryRun") == "All"
+        if verb in ("delete", "deletecollection"):
+            return await self._serve_admitted_delete(request, route, rt, verb, user, params)
+        manager, strict = _manager(request), params.get("fieldValidation") == "Strict"
+        options: dict[str, Any] = {"apiVersion": "meta.k8s.io/v1",
+                                   "kind": {"create": "CreateOptions", "update": "UpdateOptions"}.get(verb,
+                                                                                                 "PatchOptions")}
+        if dry_run:
+            options["dryRun"] = ["All"]
+        if params.get("fieldManager"):
+            options["fieldManager"] = params["fieldManager"]
+
+        def plan() -> Plan:
+            if verb == "create":
+                return store.plan_create(rt, route.namespace, request.data, version=route.version, manager=manager,
+                                         strict=strict, warnings=warnings)
+            if verb == "update":
+                return store.plan_update(rt, route.namespace, route.name or "", request.data, version=route.version,
+                                         manager=manager, subresource=sub, strict=strict, warnings=warnings)
+            return store.plan_patch(rt, route.namespace, route.name or "", request.body,
+                                    request.headers.get("Content-Type", ""), version=route.version, manager=manager,
+                                    subresource=sub, force=params.get("force") in _TRUE, strict=strict,
+                                    warnings=warnings)
+
+        for _attempt in range(10):
+            planned = plan()
+            meta = planned.candidate.get("metadata") or {}
+            req = admission.Request(planned.operation, rt, route.version, sub, meta.get("namespace") or "",
+                                    route.name or meta.get("name") or "", user, dry_run, options)
+            old = store.scale_view(rt, planned.old) if sub == "scale" and planned.old is not None else planned.old
+            candidate = await self.webhooks.mutate(req, planned.candidate, old)
+            obj = planned.finish(candidate or planned.candidate)
+            await self.webhooks.validate(req, store.scale_view(rt, obj) if sub == "scale" else obj, old)
+            warnings.extend(req.warnings)
+            if dry_run:
+                break
+            try:
+                obj = store.commit(planned, obj)
+                break
+            except Stale:
+                continue
+        else:
+            raise errors.conflict(rt.key, route.name or "", rt.group, rt.kind,
+                                  "the object kept changing while admission webhooks ran; try again")
+        if planned.old is None:
+            return _respond(_versioned(obj, api_version), 201, warnings)
+        return self._written(rt, obj, api_version, route, warnings)
+
+    async def _serve_admitted_delete(self, request: kmock.Request, route: Route, rt: ResourceType, verb: str,
+                                     user: UserInfo, params: dict[str, str]) -> aiohttp.web.StreamResponse:
+        api_version = rt.api_version(route.version)
+        options = dict(request.data) if isinstance(request.data, dict) else {}
+        for key in ("propagationPolicy", "gracePeriodSeconds"):
+            if key in params:
+                options.setdefault(key, params[key])
+        dry_run = params.get("dryRun") == "All" or options.get("dryRun") == ["All"]
+        review_options = {"apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions",
+                          **{k: v for k, v in options.items() if k not in ("apiVersion", "kind")}}
+        if verb == "delete":
+            targets = [self.store.get(rt, route.namespace, route.name or "")]
+        else:
+            selection = Selection(route.namespace, params.get("labelSelector"), params.get("fieldSelector"))
+            targets = self.store.list(rt, selection.matches, route.namespace)[0]
+        warnings: list[str] = []
+        done = []
+        for obj in targets:
+            meta = obj["metadata"]
+            req = admission.Request("DELETE", rt, route.version, None, meta.get("namespace") or "", meta["name"],
+                                    user, dry_run, review_options)
+            await self.webhooks.mutate(req, None, None)  # the API server passes no objects to mutating DELETE
+            await self.webhooks.validate(req, None, obj)
+            warnings.extend(req.warnings)
+            done.append(self.store.delete(rt, meta.get("namespace"), meta["name"], options, dry_run=dry_run))
+        if verb == "delete":
+            return _respond(_versioned(done[0], api_version), 200, warnings)
+        return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
+                         "metadata": {"resourceVersion": self.store.resource_version},
+                         "items": [_versioned(o, api_version) for o in done]}, 200, warnings)
 
     def _written(self, rt: ResourceType, obj: dict[str, Any], api_version: str, route: Route,
                  warnings: list[str]) -> aiohttp.web.Response:

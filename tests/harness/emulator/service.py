@@ -16,9 +16,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp.web
-import yaml
 
+from .admission import Webhooks
 from .faults import Fault, FaultTable
+from .identity import Authenticator, Identity, UserInfo, kubeconfig_name, service_account_user, write_kubeconfig
+from .rbac import Authorizer
 from .resources import Registry, default_crd_files, load_crd_documents
 from .sar import Rule, RuleTable
 from .selectors import Selection
@@ -27,22 +29,6 @@ from .store import WRITE_VERBS, Store
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _CRD_CACHE: dict[tuple[Path, ...], list[dict[str, Any]]] = {}
-
-
-def write_kubeconfig(path: Path, url: str, namespace: str = "default") -> Path:
-    config = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-        "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
-                                                       "namespace": namespace}}],
-        "current-context": "emulator",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(yaml.safe_dump(config, sort_keys=False))
-    partial.replace(path)  # atomic: whoever polls for the file never reads half of it
-    return path
 
 
 class Emulator:
@@ -59,6 +45,10 @@ class Emulator:
         self.store = Store(self.registry)
         self.rules = RuleTable()
         self.faults = FaultTable()
+        self.authenticator = Authenticator()
+        self.authorizer = Authorizer(self.store)
+        self.webhooks = Webhooks(self.store)
+        self._identities: dict[tuple[UserInfo, str], Identity] = {}
         self.handler: ApiHandler | None = None
         self._builtin_reactions: list[Any] = []
         self._thread: threading.Thread | None = None
@@ -99,6 +89,9 @@ class Emulator:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="k8s-emulator-")
             self._kubeconfig_path = Path(self._tmpdir.name) / "kubeconfig"
         write_kubeconfig(self._kubeconfig_path, self.url)
+        for (_, namespace), identity in self._identities.items():  # a restarted emulator has a new port
+            write_kubeconfig(identity.kubeconfig, self.url, namespace, identity.token, identity.username,
+                             identity.user)
         return self
 
     def _run(self) -> None:
@@ -114,7 +107,8 @@ class Emulator:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        self.handler = ApiHandler(store=self.store, rules=self.rules, faults=self.faults)
+        self.handler = ApiHandler(store=self.store, rules=self.rules, faults=self.faults,
+                                  authenticator=self.authenticator, authorizer=self.authorizer, webhooks=self.webhooks)
         self._builtin_reactions = list(self.handler._payloads)  # kmock's own fallbacks; reset() keeps only these
         async with self.handler:
             runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler), handle_signals=False)
@@ -136,6 +130,7 @@ class Emulator:
                 self.handler.stopping = True
                 self.store.close_all_watches()
                 await runner.cleanup()
+                await self.webhooks.close()
 
     def stop(self) -> None:
         if self._thread is None:
@@ -169,7 +164,54 @@ class Emulator:
             raise RuntimeError("the emulator is not started: call start() (or use it as a context manager) first")
         return self._kubeconfig_path
 
+    # ------------------------------------------------------------------ identities
+    def identity(self, user: str, groups: Iterable[str] = (), *, uid: str = "",
+                 extra: dict[str, list[str]] | None = None, namespace: str = "default") -> Identity:
+        """A caller named `user` in `groups` (plus system:authenticated, as every authenticator adds): its bearer
+        token, userInfo and a kubeconfig (context namespace `namespace`) that authenticates as it. Requests as it
+        are authorized by RBAC (the admin kubeconfig's system:masters bypasses RBAC). Same user -> same token."""
+        group_list = list(dict.fromkeys([*groups, "system:authenticated"]))
+        info = UserInfo(user, tuple(group_list), uid, tuple(sorted((k, tuple(v)) for k, v in (extra or {}).items())))
+        return self._identity(info, namespace)
+
+    def service_account(self, namespace: str, name: str) -> Identity:
+        """The identity of ServiceAccount `namespace/name` (`system:serviceaccount:<ns>:<name>`, groups
+        system:serviceaccounts, system:serviceaccounts:<ns>, system:authenticated); kubeconfig namespace `namespace`.
+        The ServiceAccount object need not exist (token reviews of real clusters check it; the emulator does not)."""
+        return self._identity(service_account_user(namespace, name), namespace)
+
+    def kubeconfig_for(self, user: str, groups: Iterable[str] = (), namespace: str = "default") -> Path:
+        """Path of a kubeconfig that authenticates as `user` in `groups` (see `identity`)."""
+        return self.identity(user, groups, namespace=namespace).kubeconfig
+
+    def _identity(self, info: UserInfo, namespace: str) -> Identity:
+        token = self.authenticator.register(info)
+        found = self._identities.get((info, namespace))
+        if found is not None and found.kubeconfig.exists():
+            return found
+        path = self.kubeconfig.parent / f"{kubeconfig_name(info)}-{namespace}"
+        identity = Identity(info, token, write_kubeconfig(path, self.url, namespace, token, info.username, info))
+        self._identities[(info, namespace)] = identity
+        return identity
+
     # ------------------------------------------------------------------ test controls
+    def webhook_route(self, address: str, target: str) -> None:
+        """Where the emulator connects for webhook `address`: `<svc>.<ns>:<port>` (a clientConfig.service) or the
+        `host:port` of a clientConfig.url, to `target` (`127.0.0.1:<port>`). The TLS server name stays the
+        Service's DNS name (`<svc>.<ns>.svc`) or the URL's host, as on a cluster. Cleared by reset()."""
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"webhook_route address must be <svc>.<ns>:<port> or <host>:<port>, not {address!r}")
+        for suffix in (".svc.cluster.local", ".svc"):
+            host = host.removesuffix(suffix)
+        self.webhooks.routes[f"{host}:{port}"] = target
+        self.webhooks.routes[f"{host}.svc:{port}"] = target
+
+    @property
+    def webhook_calls(self) -> int:
+        """How many AdmissionReviews the emulator has sent (successful or not)."""
+        return self.webhooks.calls
+
     def allow(self, user: str, namespace: str = "*", verb: str = "*", group: str = "*", resource: str = "*") -> Rule:
         """Add a SubjectAccessReview rule (default deny). `user` may be `group:<name>`; "*" matches anything."""
         rule = Rule(user, namespace, verb, group, resource)
@@ -192,6 +234,7 @@ class Emulator:
             self.store.close_all_watches()
             self.rules.clear()
             self.faults.clear()
+            self.webhooks.routes.clear()
             if self.handler is not None:
                 self.handler._payloads[:] = self._builtin_reactions
             self.store.clear(set(BUILTIN_NAMESPACES))

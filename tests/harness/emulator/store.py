@@ -76,6 +76,29 @@ def _strip_volatile(obj: Obj) -> Obj:
     return out
 
 
+class Stale(Exception):
+    """The object changed between planning a write and committing it (admission ran in between): re-plan."""
+
+
+@dataclass
+class Plan:
+    """A write in two halves, so admission can run between them without holding the store's lock.
+
+    `candidate` is what mutating admission sees (the decoded or patched object; a Scale for /scale);
+    `finish(admitted)` fills server metadata, isolates status, validates and returns the object to store
+    (or `old` itself for a no-op); `Store.commit` stores it if `old` is still the stored object."""
+
+    rt: ResourceType
+    old: Obj | None
+    candidate: Obj
+    finish: Callable[[Obj], Obj]
+    created: bool = False
+
+    @property
+    def operation(self) -> str:
+        return "UPDATE" if self.old is not None else "CREATE"
+
+
 def _body_dict(body: Any, what: str) -> Obj:
     if not isinstance(body, dict):
         raise errors.bad_request(f"the request body for {what} must be a JSON object (a Kubernetes object)")
@@ -96,6 +119,7 @@ class Store:
         self._dependents: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # owner uid -> (rkey, ns, name)
         self._by_uid: dict[str, tuple[str, str, str]] = {}  # uid -> (rkey, ns, name)
         self.changes: Counter[tuple[str, str, str]] = Counter()  # (rkey, ns, name) -> state changes
+        self.generations: Counter[str] = Counter()  # rkey -> changes of that resource (cache keys: RBAC, webhooks)
         # Runs deferred work (delay seconds, callable) on the server's loop; None = run immediately.
         self.scheduler: Callable[[float, Callable[[], None]], None] | None = None
 
@@ -142,6 +166,7 @@ class Store:
         self._objects[rt.key][key] = new
         self._in_ns[(rt.key, key[0])][key[1]] = new
         self.changes[(rt.key, key[0], key[1])] += 1
+        self.generations[rt.key] += 1
         self._emit(rt, "MODIFIED" if old is not None else "ADDED", old, new)
         return new
 
@@ -254,9 +279,10 @@ class Store:
                                       or not all(isinstance(v, str) for v in value.values())):
                 raise errors.bad_request(f"metadata.{what} must be a map of string keys to string values")
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any, *, version: str, manager: str,
-               dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None,
-               applied: bool = False) -> Obj:
+    def plan_create(self, rt: ResourceType, namespace: str | None, body: Any, *, version: str, manager: str,
+                    strict: bool = False, warnings: list[str] | None = None, applied: bool = False,
+                    created: bool = False) -> Plan:
+        """The decoded object a create would store (what mutating admission sees), and how to finish it."""
         obj = copy.deepcopy(_body_dict(body, "create"))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
@@ -276,6 +302,21 @@ class Store:
                 self._check_namespace(rt, namespace)
             else:
                 meta.pop("namespace", None)
+
+        def finish(candidate: Obj) -> Obj:
+            return self._prepare_create(rt, namespace, candidate, version=version, manager=manager, strict=strict,
+                                        warnings=warnings, applied=applied)
+        return Plan(rt, None, obj, finish, created=created)
+
+    def _prepare_create(self, rt: ResourceType, namespace: str | None, obj: Obj, *, version: str, manager: str,
+                        strict: bool, warnings: list[str] | None, applied: bool) -> Obj:
+        """Server-filled metadata, defaults and validation of a create (not stored yet)."""
+        obj = _body_dict(obj, "the admitted object")
+        meta = obj.setdefault("metadata", {})
+        obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
+        if rt.namespaced:
+            meta["namespace"] = namespace
+        with self.lock:
             if not meta.get("name"):
                 if meta.get("generateName"):
                     meta["name"] = names.generate_name(meta["generateName"])
@@ -306,12 +347,48 @@ class Store:
                 self._prepare_crd(obj)
             if meta.get("managedFields") is None:
                 ssa.record_update(None, obj, manager, obj["apiVersion"])
-            if dry_run:
+            return obj
+
+    def commit(self, plan: Plan, obj: Obj) -> Obj:
+        """Store what `plan.finish` prepared; `Stale` if the object changed since the plan was made."""
+        rt, old = plan.rt, plan.old
+        meta = obj["metadata"]
+        with self.lock:
+            if old is None:
+                self._check_namespace(rt, meta.get("namespace"))
+                if self.find(rt, meta.get("namespace"), meta["name"]) is not None:
+                    raise errors.already_exists(self._what(rt), meta["name"], rt.group, rt.kind)
+                self._put(rt, None, obj)
+                if rt.kind == "CustomResourceDefinition":
+                    self.registry.add(resource_from_crd(obj))
                 return obj
-            self._put(rt, None, obj)
+            if self.find(rt, old["metadata"].get("namespace"), old["metadata"]["name"]) is not old:
+                raise Stale(f"{rt.key} {old['metadata']['name']} changed while admission ran")
+            if obj is old:
+                return old  # a no-op write: no new resourceVersion, no event (as the API server does)
+            self._put(rt, old, obj)
             if rt.kind == "CustomResourceDefinition":
                 self.registry.add(resource_from_crd(obj))
+            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                if rt.kind == "Namespace":
+                    self._finish_namespace(obj)  # only once its contents are gone
+                else:
+                    self._remove(rt, obj)
             return obj
+
+    def _run(self, plan: Plan, dry_run: bool) -> Obj:
+        """Finish and (unless dry run) commit a plan in one critical section (no admission in between)."""
+        with self.lock:
+            obj = plan.finish(plan.candidate)
+            return obj if dry_run else self.commit(plan, obj)
+
+    def create(self, rt: ResourceType, namespace: str | None, body: Any, *, version: str, manager: str,
+               dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None,
+               applied: bool = False) -> Obj:
+        with self.lock:
+            plan = self.plan_create(rt, namespace, body, version=version, manager=manager, strict=strict,
+                                    warnings=warnings, applied=applied)
+            return self._run(plan, dry_run)
 
     def _prepare_crd(self, obj: Obj) -> None:
         try:
@@ -338,8 +415,10 @@ class Store:
         }
 
     def _finish(self, rt: ResourceType, old: Obj, new: Obj, *, version: str, manager: str, subresource: str | None,
-                dry_run: bool, strict: bool, applied: bool, warnings: list[str] | None) -> Obj:
-        """Common tail of update/patch: immutables, status isolation, validation, generation, no-op, store."""
+                strict: bool, applied: bool, warnings: list[str] | None) -> Obj:
+        """Common tail of update/patch: immutables, status isolation, validation, generation, no-op detection.
+        Returns `old` itself for a no-op, else the object to store (not stored yet: see `commit`)."""
+        new = _body_dict(new, "the admitted object")
         new["apiVersion"] = old["apiVersion"] if not rt.crd_name else rt.api_version(version)
         new["kind"] = rt.kind
         meta = new.get("metadata")
@@ -383,17 +462,7 @@ class Store:
             ssa.record_update(old, new, manager, new["apiVersion"], subresource)
         if _strip_volatile(new) == _strip_volatile(old):
             return old  # a no-op write: no new resourceVersion, no event (as the API server does)
-        if dry_run:
-            new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
-            return new
-        self._put(rt, old, new)
-        if rt.kind == "CustomResourceDefinition":
-            self.registry.add(resource_from_crd(new))
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            if rt.kind == "Namespace":
-                self._finish_namespace(new)  # only once its contents are gone
-            else:
-                self._remove(rt, new)
+        new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         return new
 
     @staticmethod
@@ -408,9 +477,23 @@ class Store:
                                   "the object has been modified; please apply your changes to the latest version "
                                   "and try again")
 
-    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *, version: str, manager: str,
-               subresource: str | None = None, dry_run: bool = False, strict: bool = False,
-               warnings: list[str] | None = None) -> Obj:
+    def _update_plan(self, rt: ResourceType, old: Obj, candidate: Obj, *, version: str, manager: str,
+                     subresource: str | None, strict: bool, applied: bool, warnings: list[str] | None,
+                     keep_fields: bool = False) -> Plan:
+        """A Plan whose finish converts a Scale back (for /scale) and runs `_finish`."""
+        def finish(admitted: Obj) -> Obj:
+            with self.lock:
+                new = self._from_scale(rt, old, admitted) if subresource == "scale" else copy.deepcopy(admitted)
+                if keep_fields:
+                    new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(
+                        old["metadata"].get("managedFields"))
+                return self._finish(rt, old, new, version=version, manager=manager, subresource=subresource,
+                                    strict=strict, applied=applied, warnings=warnings)
+        return Plan(rt, old, candidate, finish)
+
+    def plan_update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *, version: str,
+                    manager: str, subresource: str | None = None, strict: bool = False,
+                    warnings: list[str] | None = None) -> Plan:
         new = copy.deepcopy(_body_dict(body, "update"))
         with self.lock:
             old = self.get(rt, namespace, name)
@@ -420,15 +503,22 @@ class Store:
                                          f'({name})')
             self._check_rv(rt, old, (new.get("metadata") or {}).get("resourceVersion"))
             if subresource == "scale":
-                new = self._from_scale(rt, old, new)
-            new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields"))
-            return self._finish(rt, old, new, version=version, manager=manager, subresource=subresource,
-                                dry_run=dry_run, strict=strict, applied=False, warnings=warnings)
+                self._from_scale(rt, old, new)  # validate the Scale now (422 before admission, as the server does)
+            return self._update_plan(rt, old, new, version=version, manager=manager, subresource=subresource,
+                                     strict=strict, applied=False, warnings=warnings, keep_fields=True)
 
-    def patch(self, rt: ResourceType, namespace: str | None, name: str, raw: bytes, content_type: str, *,
-              version: str, manager: str, subresource: str | None = None, force: bool = False,
-              dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None) -> tuple[Obj, bool]:
-        """Apply a PATCH; returns (object, created) — server-side apply may create."""
+    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any, *, version: str, manager: str,
+               subresource: str | None = None, dry_run: bool = False, strict: bool = False,
+               warnings: list[str] | None = None) -> Obj:
+        with self.lock:
+            plan = self.plan_update(rt, namespace, name, body, version=version, manager=manager,
+                                    subresource=subresource, strict=strict, warnings=warnings)
+            return self._run(plan, dry_run)
+
+    def plan_patch(self, rt: ResourceType, namespace: str | None, name: str, raw: bytes, content_type: str, *,
+                   version: str, manager: str, subresource: str | None = None, force: bool = False,
+                   strict: bool = False, warnings: list[str] | None = None) -> Plan:
+        """The patched object (a Scale for /scale) as admission sees it; server-side apply may plan a create."""
         kind = content_type.split(";")[0].strip().lower()
         try:
             if kind == "application/apply-patch+yaml":
@@ -440,8 +530,8 @@ class Store:
         with self.lock:
             old = self.find(rt, namespace, name)
             if kind == "application/apply-patch+yaml":
-                return self._apply(rt, namespace, name, old, body, version=version, manager=manager, force=force,
-                                   subresource=subresource, dry_run=dry_run, strict=strict, warnings=warnings)
+                return self._plan_apply(rt, namespace, name, old, body, version=version, manager=manager,
+                                        force=force, subresource=subresource, strict=strict, warnings=warnings)
             if old is None:
                 raise self._not_found(rt, name)
             target = self._to_scale(rt, old) if subresource == "scale" else old
@@ -461,17 +551,25 @@ class Store:
                     f'the body of the request was in an unknown format "{kind}" - accepted media types include: '
                     "application/json-patch+json, application/merge-patch+json, "
                     "application/apply-patch+yaml, application/strategic-merge-patch+json")
-            new = _body_dict(new, "the patched object")
+            new = copy.deepcopy(_body_dict(new, "the patched object"))
             self._check_rv(rt, old, (new.get("metadata") or {}).get("resourceVersion"))
             if subresource == "scale":
-                new = self._from_scale(rt, old, new)
-            new = copy.deepcopy(new)
-            return self._finish(rt, old, new, version=version, manager=manager, subresource=subresource,
-                                dry_run=dry_run, strict=strict, applied=False, warnings=warnings), False
+                self._from_scale(rt, old, new)  # 422 for a bad Scale before admission
+            return self._update_plan(rt, old, new, version=version, manager=manager, subresource=subresource,
+                                     strict=strict, applied=False, warnings=warnings)
 
-    def _apply(self, rt: ResourceType, namespace: str | None, name: str, old: Obj | None, body: Any, *,
-               version: str, manager: str, force: bool, subresource: str | None, dry_run: bool, strict: bool,
-               warnings: list[str] | None) -> tuple[Obj, bool]:
+    def patch(self, rt: ResourceType, namespace: str | None, name: str, raw: bytes, content_type: str, *,
+              version: str, manager: str, subresource: str | None = None, force: bool = False,
+              dry_run: bool = False, strict: bool = False, warnings: list[str] | None = None) -> tuple[Obj, bool]:
+        """Apply a PATCH; returns (object, created) — server-side apply may create."""
+        with self.lock:
+            plan = self.plan_patch(rt, namespace, name, raw, content_type, version=version, manager=manager,
+                                   subresource=subresource, force=force, strict=strict, warnings=warnings)
+            return self._run(plan, dry_run), plan.created
+
+    def _plan_apply(self, rt: ResourceType, namespace: str | None, name: str, old: Obj | None, body: Any, *,
+                    version: str, manager: str, force: bool, subresource: str | None, strict: bool,
+                    warnings: list[str] | None) -> Plan:
         body = _body_dict(body, "server-side apply")
         if not manager:
             raise errors.bad_request("PATCH with application/apply-patch+yaml requires the fieldManager parameter")
@@ -488,12 +586,12 @@ class Store:
             if subresource:
                 raise self._not_found(rt, name)
             created = ssa.server_side_apply(None, body, manager, force, rt.api_version(version))
-            return self.create(rt, namespace, created, version=version, manager=manager, dry_run=dry_run,
-                               strict=strict, warnings=warnings, applied=True), True
+            return self.plan_create(rt, namespace, created, version=version, manager=manager, strict=strict,
+                                    warnings=warnings, applied=True, created=True)
         self._check_rv(rt, old, meta.get("resourceVersion"))
         new = ssa.server_side_apply(old, body, manager, force, rt.api_version(version), subresource)
-        return self._finish(rt, old, new, version=version, manager=manager, subresource=subresource,
-                            dry_run=dry_run, strict=strict, applied=True, warnings=warnings), False
+        return self._update_plan(rt, old, new, version=version, manager=manager, subresource=subresource,
+                                 strict=strict, applied=True, warnings=warnings)
 
     # ------------------------------------------------------------------ scale subresource
     def _to_scale(self, rt: ResourceType, obj: Obj) -> Obj:
@@ -513,6 +611,10 @@ class Store:
             "spec": {"replicas": ssa.get_path(obj, tuple(rt.scale.spec_replicas.strip(".").split("."))) or 0},
             "status": status,
         }
+
+    def scale_view(self, rt: ResourceType, obj: Obj) -> Obj:
+        """`obj` seen through its /scale subresource (an autoscaling/v1 Scale)."""
+        return self._to_scale(rt, obj)
 
     def scale(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
         with self.lock:
@@ -595,6 +697,7 @@ class Store:
         gone = copy.deepcopy(current)
         gone["metadata"]["resourceVersion"] = self._bump()
         self.changes[(rt.key, key[0], key[1])] += 1
+        self.generations[rt.key] += 1
         self._emit(rt, "DELETED", gone, None)
         if rt.kind == "CustomResourceDefinition" and rt.crd_name is None:
             self._drop_crd(current)
@@ -733,3 +836,5 @@ class Store:
                     if rt is not None:
                         self._index(rt, None, obj)
             self.changes.clear()
+            for rkey in list(self._objects):
+                self.generations[rkey] += 1  # caches keyed on generations see a new cluster
