@@ -7,6 +7,7 @@ inside Kubeflow, and on an embedded local cluster of the same shape anywhere els
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("dask-kubeflow")
@@ -16,7 +17,7 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = ["connect", "__version__"]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     # connect() needs distributed (and numpy); the controller and gateway import this package
     # without it, which keeps their memory down.
     if name == "connect":
