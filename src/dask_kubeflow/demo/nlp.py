@@ -1,34 +1,20 @@
-"""The per-document NLP work: tokenize, normalize, count terms and bigrams. Pure Python on purpose.
+"""The demo's first workload: term and bigram frequencies. Pure Python on purpose.
 
-Nothing here releases the GIL, which is what makes threads lose and processes win (see the seed).
+Tokenizing, stemming and counting (``text.py``) never release the GIL, which is what makes threads
+lose and processes win for it (see the seed). ``sketch.py`` is the other half: NumPy work that does.
 """
 
 from __future__ import annotations
 
 import heapq
-import re
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import snowballstemmer
-
 from .corpus import read_documents
+from .text import script_of, tokenize
 
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
-STOPWORDS = frozenset("a an and are as at be by for from has in is it its of on or that the to was were will with".split())
-# The Snowball (Porter 2) English stemmer, in pure Python: 'running' and 'runs' count as one term.
-# Deliberately uncached: it stands in for the heavier per-document Python of real NLP (parsing, NER).
-# A stemmer keeps state while it works, so each thread gets its own.
-_local = threading.local()
-
-
-def tokenize(document: str) -> list[str]:
-    stemmer = getattr(_local, "stemmer", None)
-    if stemmer is None:
-        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
-    return [stemmer.stemWord(t) for t in _TOKEN.findall(document.lower()) if t not in STOPWORDS]
+REPLACEMENT = "\ufffd"  # what undecodable bytes of a --corpus file read as
 
 
 @dataclass
@@ -39,6 +25,7 @@ class Counts:
     bigrams: Counter[str] = field(default_factory=Counter)
     documents: int = 0
     tokens: int = 0
+    replaced: int = 0  # undecodable bytes, read as U+FFFD
 
     def add(self, document: str) -> None:
         tokens = tokenize(document)
@@ -46,12 +33,15 @@ class Counts:
         self.bigrams.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
         self.documents += 1
         self.tokens += len(tokens)
+        if REPLACEMENT in document:
+            self.replaced += document.count(REPLACEMENT)
 
     def merge(self, other: Counts) -> Counts:
         self.terms.update(other.terms)
         self.bigrams.update(other.bigrams)
         self.documents += other.documents
         self.tokens += other.tokens
+        self.replaced += other.replaced
         return self
 
 
@@ -84,6 +74,8 @@ class Summary:
     bigram_types: int
     top_terms: list[tuple[str, int]]
     top_bigrams: list[tuple[str, int]]
+    scripts: list[tuple[str, float]] = field(default_factory=list)  # share of tokens, largest first
+    replaced: int = 0
 
 
 def _top(counter: Counter[str], n: int) -> list[tuple[str, int]]:
@@ -99,4 +91,15 @@ def summarize(counts: Counts, top: int = 10) -> Summary:
         bigram_types=len(counts.bigrams),
         top_terms=_top(counts.terms, top),
         top_bigrams=_top(counts.bigrams, top),
+        scripts=script_shares(counts.terms),
+        replaced=counts.replaced,
     )
+
+
+def script_shares(terms: Counter[str]) -> list[tuple[str, float]]:
+    """Which scripts the tokens are written in, as shares of all tokens (largest first)."""
+    by_script: Counter[str] = Counter()
+    for term, count in terms.items():
+        by_script[script_of(term)] += count
+    total = sum(by_script.values()) or 1
+    return [(script, count / total) for script, count in sorted(by_script.items(), key=lambda kv: (-kv[1], kv[0]))]
