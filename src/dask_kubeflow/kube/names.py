@@ -66,6 +66,18 @@ GATEWAY_POD_LABELS: Final = {
     "app.kubernetes.io/name": "dask-kubeflow-gateway",
     PART_OF_LABEL: "dask-kubeflow",
 }
+# Environment deploy/ sets on the controller (and gateway) from the overlay's params.env: where the
+# platform was installed. The namespaces above are only defaults for when these are unset.
+ENV_INSTALL_NAMESPACE: Final = "DASK_KUBEFLOW_INSTALL_NAMESPACE"
+ENV_OPERATOR_NAMESPACE: Final = "DASK_KUBEFLOW_OPERATOR_NAMESPACE"
+ENV_CLUSTER_DOMAIN: Final = "DASK_KUBEFLOW_CLUSTER_DOMAIN"
+ENV_METRICS_NAMESPACE: Final = "DASK_KUBEFLOW_METRICS_NAMESPACE"  # Prometheus' namespace (scrape admission)
+# Pod labels of the upstream operator's Deployment (deploy/operator): what a NetworkPolicy admits when
+# the operator shares its namespace with other pods (namespace kubeflow).
+OPERATOR_POD_LABELS: Final = {
+    "app.kubernetes.io/name": "dask-kubernetes-operator",
+    "app.kubernetes.io/instance": "dask-kubernetes-operator",
+}
 
 # -- the controller's own objects ---------------------------------------------------------------
 STATUS_CONFIGMAP: Final = "dask-kubeflow-status"
