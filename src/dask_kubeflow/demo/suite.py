@@ -73,7 +73,7 @@ def main_runs(client: Client, paths: list[str], display: ProgressDisplay, *, top
     warm_up(client)
     results = [distributed_row(client, paths, TERMS, display, top=top), serial_row(paths, TERMS, display, top=top)]
     check_same(results)
-    return results
+    return ordered(results)
 
 
 def compare_runs(clients: list[Client], paths: list[str], display: ProgressDisplay, cores: int, *, top: int = 10,
@@ -95,6 +95,11 @@ def compare_runs(clients: list[Client], paths: list[str], display: ProgressDispl
             results.append(serial_row(paths, workload, display, top=top))
         results += local_rows(paths, workload, display, cores, top=top)
     check_same(results)
+    return ordered(results, workloads)
+
+
+def ordered(results: list[tuple[Row, Timed]], workloads: tuple[Workload, ...] = (TERMS, SKETCH)) -> list[tuple[Row, Timed]]:
+    """Workload by workload, in the seed's order: serial, Dask's local schedulers, distributed."""
     order = {w.key: i for i, w in enumerate(workloads)}
     return sorted(results, key=lambda rt: (order.get(rt[0].workload.key, 99), _RANK.get((rt[0].run, rt[0].family), 9)))
 
