@@ -8,13 +8,14 @@ from typing import Optional
 import typer
 
 from ..gateway.config import ENV_PREFIX, ConfigError, config_from_env, parse_list, parse_networks
+from ..kube.names import GATEWAY_PORT
 from .app import app, fail
 
 
 @app.command("gateway")
 def gateway(
     host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
-    port: int = typer.Option(8080, "--port", envvar=f"{ENV_PREFIX}PORT", help="port to listen on"),
+    port: int = typer.Option(GATEWAY_PORT, "--port", envvar=f"{ENV_PREFIX}PORT", help="port to listen on"),
     userid_header: Optional[str] = typer.Option(
         None, "--userid-header", envvar="USERID_HEADER",
         help="request header carrying the signed-in user (Kubeflow: kubeflow-userid)",

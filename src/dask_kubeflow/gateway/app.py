@@ -12,6 +12,7 @@ from aiohttp import web
 from yarl import URL
 
 from ..kube.errors import API_ERRORS, KubeError, from_exception
+from ..kube.names import DASHBOARD_ROOT
 from . import pages
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
@@ -25,6 +26,8 @@ from .trust import Identity, identify
 from .upstream import UpstreamResolver, in_cluster_resolver
 
 log = logging.getLogger("dask_kubeflow.gateway")
+
+INDEX = f"{DASHBOARD_ROOT}/"  # the "Dask clusters" page; dashboards live at INDEX<ns>/<cluster>/
 
 # The dashboard only reads (GET, HEAD, websockets). Refusing other methods keeps view-only
 # contributors from the scheduler's mutating HTTP API (e.g. POST <prefix>/api/v1/retire_workers).
@@ -144,11 +147,11 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 async def redirect_to_index(request: web.Request) -> web.Response:
-    raise web.HTTPFound(request.rel_url.with_path("/dask/"))
+    raise web.HTTPFound(request.rel_url.with_path(INDEX))
 
 
 async def redirect_namespace(request: web.Request) -> web.Response:
-    raise web.HTTPFound(URL("/dask/").with_query(ns=request.match_info["namespace"]))
+    raise web.HTTPFound(URL(INDEX).with_query(ns=request.match_info["namespace"]))
 
 
 async def redirect_cluster(request: web.Request) -> web.Response:
@@ -270,11 +273,11 @@ def make_app(
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
-    app.router.add_get("/dask", redirect_to_index, name="index_redirect")
-    app.router.add_get("/dask/", clusters_index, name="clusters")
-    app.router.add_route("*", "/dask/{namespace}", redirect_namespace, name="namespace_redirect")
-    app.router.add_route("*", "/dask/{namespace}/", redirect_namespace, name="namespace_redirect_slash")
-    app.router.add_route("*", "/dask/{namespace}/{cluster}", redirect_cluster, name="cluster_redirect")
-    app.router.add_route("*", "/dask/{namespace}/{cluster}/{tail:.*}", dashboard_proxy, name="dashboard")
+    app.router.add_get(DASHBOARD_ROOT, redirect_to_index, name="index_redirect")
+    app.router.add_get(INDEX, clusters_index, name="clusters")
+    app.router.add_route("*", INDEX + "{namespace}", redirect_namespace, name="namespace_redirect")
+    app.router.add_route("*", INDEX + "{namespace}/", redirect_namespace, name="namespace_redirect_slash")
+    app.router.add_route("*", INDEX + "{namespace}/{cluster}", redirect_cluster, name="cluster_redirect")
+    app.router.add_route("*", INDEX + "{namespace}/{cluster}/{tail:.*}", dashboard_proxy, name="dashboard")
     return app
 

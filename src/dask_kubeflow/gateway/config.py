@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..kube.names import GATEWAY_PORT
+
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 DEFAULT_USERID_HEADER = "kubeflow-userid"
@@ -30,7 +32,7 @@ class GatewayConfig:
     """Everything the gateway needs to know that is not a Kubernetes object."""
 
     host: str = "0.0.0.0"
-    port: int = 8080
+    port: int = GATEWAY_PORT
     userid_header: str = DEFAULT_USERID_HEADER
     userid_prefix: str = ""
     # TCP peers allowed to deliver the identity header (the ingress path).

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import jinja2
 
-from ..kube.names import scheduler_service
+from ..kube.names import DASHBOARD_ROOT, scheduler_service
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +71,7 @@ def not_found_page(user: str | None, namespace: str, cluster: str | None, cluste
         heading=heading,
         user=user,
         lines=lines,
-        link=(f"/dask/?ns={namespace}" if cluster is not None else None),
+        link=(f"{DASHBOARD_ROOT}/?ns={namespace}" if cluster is not None else None),
         link_text=f"All Dask clusters in {namespace}",
     )
 
@@ -88,7 +88,7 @@ def upstream_unavailable_page(user: str | None, namespace: str, cluster: str, ph
             "Wait a minute and reload. If it stays like this, check the scheduler pod: "
             f"kubectl -n {namespace} logs deploy/{scheduler_service(cluster)}",
         ],
-        link=f"/dask/?ns={namespace}",
+        link=f"{DASHBOARD_ROOT}/?ns={namespace}",
         link_text=f"All Dask clusters in {namespace}",
     )
 
