@@ -7,8 +7,8 @@ made with `k8s.namespace(prefix)`):
 - `pod_runner`  -- a running `PodRunner` on the session's emulator server. Its teardown stops every
                    pod process, fails if any process it ever started is still alive, and resets the
                    emulator so the next module starts from an empty cluster. It enforces
-                   NetworkPolicy when the test module sets `ENFORCE_NETWORK_POLICY = True` (or the
-                   environment sets DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY=1 for every module).
+                   NetworkPolicy, unless the test module sets `ENFORCE_NETWORK_POLICY = False` (a module
+                   that does not set it follows DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY, default 1).
 - `cluster_dns` -- the pod runner's cluster DNS installed in the test process (`.resolve(host)`),
                    so `KubeCluster.from_name` connects to `tcp://<c>-scheduler.<ns>:8786` directly.
 - `dask_operator` -- the upstream operator (`kopf run -m dask_kubernetes.operator.controller`); when
@@ -119,8 +119,12 @@ def create(api: kr8s.Api, manifest: Mapping[str, Any], namespace: str) -> APIObj
 
 
 def enforces_network_policy(module: Any) -> bool:
-    """Opt-in per test module (`ENFORCE_NETWORK_POLICY = True`), or for all with the environment variable."""
-    return bool(getattr(module, "ENFORCE_NETWORK_POLICY", False)) or os.environ.get(ENFORCE_NETWORK_POLICY_ENV) == "1"
+    """A module's own `ENFORCE_NETWORK_POLICY = True/False` decides; otherwise on, unless the
+    environment sets DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY=0."""
+    chosen = getattr(module, "ENFORCE_NETWORK_POLICY", None)
+    if chosen is not None:
+        return bool(chosen)
+    return os.environ.get(ENFORCE_NETWORK_POLICY_ENV, "1") != "0"
 
 
 @pytest.fixture(scope="module")

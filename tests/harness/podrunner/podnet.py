@@ -30,6 +30,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -148,11 +149,21 @@ def load_netpol() -> Any:
         spec.loader.exec_module(module)
     return module
 
+_last_stamp = [0]
+_stamp_lock = threading.Lock()
+
+
 def write_table(path: str, table: DnsTable) -> None:
-    """Replace the table file atomically so readers never see half a file."""
+    """Replace the table file atomically so readers never see half a file. Each version gets a
+    strictly later modification time (set explicitly, in nanoseconds): readers cache by (mtime,
+    size), and two same-sized versions written within one kernel clock tick would otherwise look
+    alike (a pod would keep the older one)."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(table.to_json())
+    with _stamp_lock:
+        stamp = _last_stamp[0] = max(time.time_ns(), _last_stamp[0] + 1)
+    os.utime(tmp, ns=(stamp, stamp))
     os.replace(tmp, path)
 
 
@@ -319,7 +330,9 @@ def install(table_path: str, *, pod_ip: str | None = None, namespace: str | None
     return Installed(table_file, namespace, undo)
 
 
-_PROTOCOLS = {socket.SOCK_STREAM: "TCP", socket.SOCK_DGRAM: "UDP"}
+# TCP only: a UDP connect() sends nothing (distributed's get_ip "connects" UDP to 8.8.8.8 to pick an
+# interface), and sendto() is not hooked; see tests/harness/README.md.
+_PROTOCOLS = {socket.SOCK_STREAM: "TCP"}
 _reported: set[str] = set()
 
 
