@@ -298,11 +298,11 @@ def test_hook_is_inert_when_the_table_does_not_enforce(tmp_path: Path) -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     deny_all = {"metadata": {"name": "deny", "namespace": "x"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
-    network = {"enforce": False, "pod_cidr": "127.250.0.0/16", "namespaces": {}, "policies": [deny_all],
-               "pods": [{"namespace": "x", "name": "p", "ip": "127.250.0.9", "labels": {}, "ports": []}]}
+    network = {"enforce": False, "pod_cidr": "127.255.0.0/16", "namespaces": {}, "policies": [deny_all],
+               "pods": [{"namespace": "x", "name": "p", "ip": "127.255.0.9", "labels": {}, "ports": []}]}
     podnet.write_table(str(table), podnet.DnsTable({}, network))
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(podnet.__file__).parent / "child_site"),
-           podnet.ENV_TABLE: str(table), podnet.ENV_POD_IP: "127.250.0.9", podnet.ENV_NAMESPACE: "x"}
+           podnet.ENV_TABLE: str(table), podnet.ENV_POD_IP: "127.255.0.9", podnet.ENV_NAMESPACE: "x"}
     with listener:
         # 192.0.2.1 (TEST-NET) would hang if it were tried; a deny-all egress must not be consulted either way.
         run = subprocess.run([sys.executable, "-c", CLIENT, "127.0.0.1", str(listener.getsockname()[1])],
@@ -321,28 +321,28 @@ def test_udp_connect_is_not_checked(tmp_path: Path) -> None:
     it must not fail under a deny-all egress policy."""
     table = tmp_path / "table.json"
     deny_all = {"metadata": {"name": "deny", "namespace": "x"}, "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}
-    network = {"enforce": True, "pod_cidr": "127.250.0.0/16", "namespaces": {}, "policies": [deny_all],
-               "pods": [{"namespace": "x", "name": "p", "ip": "127.250.0.9", "labels": {}, "ports": []}]}
+    network = {"enforce": True, "pod_cidr": "127.255.0.0/16", "namespaces": {}, "policies": [deny_all],
+               "pods": [{"namespace": "x", "name": "p", "ip": "127.255.0.9", "labels": {}, "ports": []}]}
     podnet.write_table(str(table), podnet.DnsTable({}, network))
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(podnet.__file__).parent / "child_site"),
-           podnet.ENV_TABLE: str(table), podnet.ENV_POD_IP: "127.250.0.9", podnet.ENV_NAMESPACE: "x"}
+           podnet.ENV_TABLE: str(table), podnet.ENV_POD_IP: "127.255.0.9", podnet.ENV_NAMESPACE: "x"}
     code = "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('192.0.2.1', 53)); print('ok')"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "ok", run.stdout + run.stderr
 
 
 def test_table_decisions_for_unknown_sources_and_the_node() -> None:
-    network = {"enforce": True, "pod_cidr": "127.250.0.0/16", "namespaces": {},
+    network = {"enforce": True, "pod_cidr": "127.255.0.0/16", "namespaces": {},
                "policies": [{"metadata": {"name": "deny", "namespace": "x"},
                              "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}],
-               "pods": [{"namespace": "x", "name": "p", "ip": "127.250.0.9", "labels": {}, "ports": []}]}
+               "pods": [{"namespace": "x", "name": "p", "ip": "127.255.0.9", "labels": {}, "ports": []}]}
     table = podnet.DnsTable({}, network)
-    assert "no pod the runner knows" in (table.blocked("127.250.0.77", "127.250.0.9", 80, "TCP") or "")
-    assert table.blocked("127.250.0.9", "127.0.0.1", 80, "TCP") is None        # the node: always allowed
-    assert table.blocked("127.250.0.9", "127.250.0.9", 80, "TCP") is None      # itself
-    assert "x/deny" in (table.blocked("127.250.0.9", "127.250.0.50", 80, "TCP") or "")  # a Service address, no pod
-    assert "x/deny" in (table.blocked("127.250.0.9", "10.0.0.1", 80, "TCP") or "")      # cluster-external
-    assert podnet.DnsTable({}, {**network, "enforce": False}).blocked("127.250.0.77", "10.0.0.1", 80, "TCP") is None
+    assert "no pod the runner knows" in (table.blocked("127.255.0.77", "127.255.0.9", 80, "TCP") or "")
+    assert table.blocked("127.255.0.9", "127.0.0.1", 80, "TCP") is None        # the node: always allowed
+    assert table.blocked("127.255.0.9", "127.255.0.9", 80, "TCP") is None      # itself
+    assert "x/deny" in (table.blocked("127.255.0.9", "127.255.0.50", 80, "TCP") or "")  # a Service address, no pod
+    assert "x/deny" in (table.blocked("127.255.0.9", "10.0.0.1", 80, "TCP") or "")      # cluster-external
+    assert podnet.DnsTable({}, {**network, "enforce": False}).blocked("127.255.0.77", "10.0.0.1", 80, "TCP") is None
 
 
 def test_table_versions_are_seen_even_within_one_clock_tick(tmp_path: Path) -> None:
@@ -350,5 +350,5 @@ def test_table_versions_are_seen_even_within_one_clock_tick(tmp_path: Path) -> N
     path = str(tmp_path / "table.json")
     reader = podnet.TableFile(path)
     for i in range(20):
-        podnet.write_table(path, podnet.DnsTable({"ns": {"svc": [f"127.250.0.{10 + i % 2}"]}}))
-        assert reader.table().lookup("svc.ns") == (f"127.250.0.{10 + i % 2}",)
+        podnet.write_table(path, podnet.DnsTable({"ns": {"svc": [f"127.255.0.{10 + i % 2}"]}}))
+        assert reader.table().lookup("svc.ns") == (f"127.255.0.{10 + i % 2}",)
