@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.emulator import Emulator
+from tests.harness.emulator.certs import CertificateAuthority
 
 # --------------------------------------------------------------------------- API emulator
 
@@ -36,6 +37,12 @@ def emulator(emulator_server: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emul
 def kubeconfig(emulator: Emulator) -> Path:
     """Path of the kubeconfig whose current context is the (reset) emulator, namespace `default`."""
     return emulator.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def certificate_authority() -> CertificateAuthority:
+    """A self-signed test CA: `.bundle` for a webhook's caBundle, `.issue([...])` for serving certificates."""
+    return CertificateAuthority("dask-kubeflow-test-ca")
 
 
 # --------------------------------------------------------------------------- pod runner, operator, stack
