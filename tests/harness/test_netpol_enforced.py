@@ -30,6 +30,7 @@ from dask_kubeflow.kube.names import (
 )
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.render import render_namespace
+from tests.harness.netpol import Pod as PolicyPod
 from tests.harness.podrunner import PodRunner, podnet
 from tests.harness.stack import OPERATOR_POD_LABELS, create, new_namespace, wait_for
 
@@ -289,6 +290,33 @@ def test_rendered_policy_on_the_runner(
         labels = {OPERATOR_CLUSTER_LABEL: rendered["cluster"], OPERATOR_COMPONENT_LABEL: "worker"}
     outcome = {port: as_pod(pod_runner, namespace, labels, rendered["ip"], port) for port in (SCHEDULER_PORT, DASHBOARD_PORT)}
     assert {port for port, (ok, _) in outcome.items() if ok} == reaches, f"{who}: {outcome}"
+
+
+ISSUE_11_ITEM_3 = ("issue 11 item 3: the rendered NetworkPolicy selects only dask.org/cluster-name=<clusterName> and "
+                   "has no egress rules (not strict: passes once the render is fixed; then drop the mark)")
+
+
+@pytest.mark.xfail(reason=ISSUE_11_ITEM_3, strict=False)
+def test_rendered_policy_fences_clusters_users_make_themselves(
+    api: kr8s.Api, pod_runner: PodRunner, rendered: dict[str, Any]
+) -> None:
+    ip = start_server(api, rendered["namespace"], "own-scheduler",
+                      {OPERATOR_CLUSTER_LABEL: "my-own", OPERATOR_COMPONENT_LABEL: "scheduler"},
+                      {SCHEDULER_PORT_NAME: SCHEDULER_PORT})
+    ok, said = as_pod(pod_runner, rendered["mallory"], {"app": "x"}, ip, SCHEDULER_PORT)
+    assert not ok, f"another profile's pod reaches a user-made scheduler's {SCHEDULER_PORT}: {said}"
+
+
+@pytest.mark.xfail(reason=ISSUE_11_ITEM_3, strict=False)
+def test_rendered_policy_keeps_dask_pods_from_the_metadata_address_and_other_namespaces(
+    pod_runner: PodRunner, rendered: dict[str, Any]
+) -> None:
+    net = pod_runner.network()
+    worker = PolicyPod(rendered["namespace"], "worker", "127.255.9.9",
+                        {OPERATOR_CLUSTER_LABEL: rendered["cluster"], OPERATOR_COMPONENT_LABEL: "worker"})
+    unprotected = PolicyPod(rendered["mallory"], "db", "127.255.9.10", {"app": "db"})
+    assert not net.check(worker, "169.254.169.254", 80), "a Dask worker reaches the cloud metadata address"
+    assert not net.check(worker, unprotected, 5432), "a Dask worker reaches another namespace's unprotected pod"
 
 
 def test_hook_is_inert_when_the_table_does_not_enforce(tmp_path: Path) -> None:
