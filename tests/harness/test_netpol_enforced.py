@@ -244,6 +244,19 @@ def test_egress_isolation_of_the_source_pod(
         assert ok, said
 
 
+def test_the_table_follows_label_changes_and_reports_invalid_policies(
+    api: kr8s.Api, pod_runner: PodRunner, two_namespaces: dict[str, Any]
+) -> None:
+    a, ip = two_namespaces["a"], two_namespaces["ips"][two_namespaces["a"]]
+    [web] = api.get("pods", "web", namespace=a)
+    web.patch({"metadata": {"labels": {"tier": "relabelled"}}})
+    wait_for(lambda: (pod_runner.network().pod_at(ip).labels or {}).get("tier") == "relabelled", timeout=30,
+             what="the new label in the runner's table")
+    netpol(api, a, "invalid", {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]})
+    wait_for(lambda: any(f"NetworkPolicy {a}/invalid: spec.ingress[0].from[0]: Forbidden" in e for e in pod_runner.errors),
+             timeout=30, what="the runner to report the invalid policy")
+
+
 # --------------------------------------------------------------------------- the rendered policy
 
 
