@@ -14,7 +14,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["connect", "__version__"]
+__all__ = ["connect", "advise", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +24,8 @@ def __getattr__(name: str) -> Any:
         from .client import connect
 
         return connect
+    if name == "advise":
+        from .advisor import advise
+
+        return advise
     raise AttributeError(f"module 'dask_kubeflow' has no attribute {name!r}")

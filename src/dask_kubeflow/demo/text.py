@@ -16,6 +16,8 @@ Pure Python on purpose: it holds the GIL, which is the point of the demo's first
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 import unicodedata
 from functools import cache
@@ -24,14 +26,24 @@ import snowballstemmer
 
 from ._extra import require
 
-regex = require("regex")
 
-_TOKEN = regex.compile(
-    r"[\p{Han}\p{Hiragana}]"  # one ideograph / hiragana character per token
-    r"|[\p{Katakana}\u30fc]+"  # a katakana run, with its long-vowel mark
-    r"|[[\p{L}\p{M}]--[\p{Han}\p{Hiragana}\p{Katakana}]]+(?:'[[\p{L}\p{M}]--[\p{Han}\p{Hiragana}\p{Katakana}]]+)*",
-    regex.V1,
-)
+def _mark_ranges() -> str:
+    """Combining marks of the Basic Multilingual Plane as a character-class body (for ``re``)."""
+    marks = [c for c in range(0x300, 0x10000) if unicodedata.category(chr(c)) in ("Mn", "Mc", "Me")]
+    ranges, start = [], marks[0]
+    for previous, current in zip(marks, marks[1:] + [sys.maxunicode + 2]):
+        if current != previous + 1:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}" if previous > start else re.escape(chr(start)))
+            start = current
+    return "".join(ranges)
+
+
+_NO_SPACES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\u3040-\u309f"  # Han, Hiragana
+_KATAKANA = "\u30a0-\u30ff\u31f0-\u31ff"
+_LETTER = f"(?:(?![{_NO_SPACES}{_KATAKANA}])[^\\W\\d_]|[{_mark_ranges()}])"
+# The standard library's re, not the regex package: regex releases the GIL while matching, and this
+# workload is the GIL-bound half of the demo (as most users' tokenizers are).
+_TOKEN = re.compile(f"[{_NO_SPACES}]|[{_KATAKANA}]+|{_LETTER}+(?:'{_LETTER}+)*")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\uff07": "'"})
 _LATIN_END = "\u0250"  # Basic Latin through Latin Extended-B: what the English stemmer understands
 # A stemmer keeps state while it works, so each thread gets its own.
@@ -68,14 +80,13 @@ def tokenize(document: str) -> list[str]:
     return [stem(w) if w[0] < _LATIN_END else w for w in words(document) if w not in stop]
 
 
-_SCRIPT_PROBES = ("Latin", "Greek", "Cyrillic", "Armenian", "Hebrew", "Arabic", "Devanagari", "Bengali",
-                  "Tamil", "Thai", "Hangul", "Hiragana", "Katakana", "Han")
-_SCRIPT_PATTERNS = tuple((name, regex.compile(rf"\p{{{name}}}")) for name in _SCRIPT_PROBES)
+_SCRIPT_NAMES = {"CJK": "Han"}
 
 
 def script_of(term: str) -> str:
-    """The Unicode script of a term's first letter ("Latin", "Han", ...), or "other"."""
-    for name, pattern in _SCRIPT_PATTERNS:
-        if pattern.match(term):
-            return name
-    return "other"
+    """The Unicode script of a term's first letter ("Latin", "Han", "Cyrillic", ...), or "other"."""
+    name = unicodedata.name(term[:1], "")
+    if not name or not term[:1].isalpha():
+        return "other"
+    first = name.split(" ", 1)[0]
+    return _SCRIPT_NAMES.get(first, first.capitalize())
