@@ -51,15 +51,19 @@ def write_overlay(tmp_path: Path) -> Path:
 
 
 def run_steps(step: str, cwd: Path, kubeconfig: Path) -> str:
-    """Run a marked shell block with bash, stopping at the first failing command. Each run gets a new
+    return run_script(doc_steps(step), cwd, kubeconfig, f"the doc's {step} steps")
+
+
+def run_script(script: str, cwd: Path, kubeconfig: Path, what: str) -> str:
+    """Run a shell block with bash, stopping at the first failing command. Each run gets a new
     kubectl discovery cache, as an admin's next session would: a stale one hides a resource type the
     cluster no longer has (after the CRDs are deleted) and lets a command pass that would fail."""
     cache = tempfile.mkdtemp(prefix="kube-cache-", dir=cwd)
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "KUBECACHEDIR": cache}
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", doc_steps(step)], cwd=cwd, env=env,
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"the doc's {step} steps failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, f"{what} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 

@@ -366,3 +366,12 @@ def test_users_get_dask_resources_through_kubeflow_roles(directory):
         one(objects, kind, binding["roleRef"]["name"])
         account = one(objects, "ServiceAccount", binding["subjects"][0]["name"])
         assert binding["subjects"][0]["namespace"] == account["metadata"]["namespace"]
+
+
+@pytest.mark.parametrize("directory", OVERLAYS)
+def test_uninstall_selector_finds_everything_but_the_crds(directory):
+    """docs/install-kubeflow.md removes the platform with -l app.kubernetes.io/part-of=dask-kubeflow and
+    keeps the CRDs (deleting them would delete every user's Dask objects): the labels must say so."""
+    for obj in build(directory):
+        labelled = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of") == "dask-kubeflow"
+        assert labelled == (obj["kind"] != "CustomResourceDefinition"), f"{obj['kind']}/{obj['metadata']['name']}"
