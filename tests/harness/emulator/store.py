@@ -483,7 +483,8 @@ class Store:
         """A Plan whose finish converts a Scale back (for /scale) and runs `_finish`."""
         def finish(admitted: Obj) -> Obj:
             with self.lock:
-                new = self._from_scale(rt, old, admitted) if subresource == "scale" else copy.deepcopy(admitted)
+                # The candidate is this plan's own copy (a re-plan makes a new one): finished in place.
+                new = self._from_scale(rt, old, admitted) if subresource == "scale" else admitted
                 if keep_fields:
                     new.setdefault("metadata", {})["managedFields"] = copy.deepcopy(
                         old["metadata"].get("managedFields"))
