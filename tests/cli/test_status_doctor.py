@@ -45,7 +45,8 @@ def healthy_snapshot() -> ClusterSnapshot:
         scheduler_pods=[ready_pod("dask-cluster-scheduler-abc", "scheduler")],
         worker_pods=[ready_pod("dask-cluster-default-worker-1", "worker")],
         quotas=[{"metadata": {"name": "kf-resource-quota"},
-                 "status": {"hard": {"cpu": "16", "memory": "64Gi", "pods": "50"}, "used": {"cpu": "3", "memory": "6Gi"}}}],
+                 "status": {"hard": {"cpu": "20", "memory": "64Gi", "pods": "50"}, "used": {"cpu": "3", "memory": "6Gi"}}}],
+        controller={"phase": "Ready", "tier": "gold", "message": "3 objects applied"},
     )
 
 
@@ -72,7 +73,7 @@ def test_doctor_healthy_namespace_passes_everything() -> None:
     names = [c.name for c in checks]
     for expected in ("inside a pod?", "namespace?", "Dask operator CRDs installed", "may list daskclusters.kubernetes.dask.org",
                      "cluster 'dask-cluster' exists", "scheduler pod ready", "can reach the scheduler?",
-                     "same Dask as the scheduler", "dashboard link reachable?"):
+                     "same versions as the cluster", "dashboard link reachable?"):
         assert expected in names
     text = render(checks_table(checks))
     assert "✗" not in text and "✓ pass" in text
@@ -118,8 +119,8 @@ def test_doctor_broken_scheduler_and_versions_and_dashboard() -> None:
 
     probe = replace(healthy_probe(), mismatches={"distributed": ("2026.3.0", "2026.8.0")}, dashboard_status=404)
     checks = by_name(doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED, probe))
-    assert checks["same Dask as the scheduler"].ok is False
-    assert "pip install distributed==2026.8.0" in checks["same Dask as the scheduler"].fix
+    assert checks["same versions as the cluster"].ok is False
+    assert "pip install distributed==2026.8.0" in checks["same versions as the cluster"].fix
     assert checks["dashboard link reachable?"].ok is False and "HTTP 404" in checks["dashboard link reachable?"].detail
     text = render(checks_table(list(checks.values())))
     assert "✗ fail" in text and "pip install distributed==2026.8.0" in text
@@ -134,13 +135,13 @@ def test_doctor_unreachable_scheduler() -> None:
 def test_status_rows_healthy_live() -> None:
     rows = dict(status_rows(POD_ENV, healthy_snapshot(), healthy_probe()))
     assert rows["namespace"].startswith(NS)
-    assert rows["phase"] == "Running"
+    assert rows["phase"] == "Running: scheduler ready, 1 worker(s) ready"
     assert rows["scheduler"] == f"tcp://dask-cluster-scheduler.{NS}:8786"
     assert rows["workers now / min / max"] == "1 / 0 / 8"
     assert rows["cores and memory"].startswith("2 threads, 4.00 GiB")
     assert rows["tier"] == "gold"
     assert "worker 2 cpu, 4Gi memory" in rows["tier limits"] and "at most 8 workers" in rows["tier limits"]
-    assert "kf-resource-quota: cpu 3/16, memory 6Gi/64Gi used" in rows["tier limits"]
+    assert "kf-resource-quota: cpu 3/20, memory 6Gi/64Gi used" in rows["tier limits"]
     assert rows["dashboard"] == f"/dask/{NS}/dask-cluster/status"
 
 

@@ -233,7 +233,7 @@ def test_status_and_doctor_in_a_healthy_namespace(k8s: K8sStack, notebook: Platf
     rows = table(doctor.stdout)
     assert "✓ pass" in rows["inside a pod?"] and "✓ pass" in rows["namespace?"] and ns in rows["namespace?"]
     assert "✓ pass" in rows["can reach the scheduler?"] and f"tcp://dask-cluster-scheduler.{ns}:8786" in rows["can reach the scheduler?"]
-    assert "✓ pass" in rows["same Dask as the scheduler"]
+    assert "✓ pass" in rows["same versions as the cluster"]
     assert "✓ pass" in rows["dashboard link reachable?"] and "HTTP 200" in rows["dashboard link reachable?"]
     assert "all checks passed" in doctor.stdout
 
@@ -262,5 +262,5 @@ def test_connect_command(notebook: Platform, monkeypatch: pytest.MonkeyPatch) ->
 def test_doctor_reports_a_version_mismatch(notebook: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     doctor = invoke(monkeypatch, "doctor", "--cluster", "skewed", "--timeout", str(STARTUP))
     assert doctor.exit_code == 1
-    row = table(doctor.stdout)["same Dask as the scheduler"]
+    row = table(doctor.stdout)["same versions as the cluster"]
     assert "✗ fail" in row and "2099.1.0 on the scheduler" in row

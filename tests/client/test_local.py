@@ -71,7 +71,7 @@ def test_connect_local_starts_the_resolved_shape_and_stops_it_on_close(tmp_path,
     policy.write_text(yaml.safe_dump(document))
     before = _descendants()
     with connect(policy=policy, local=True) as client:
-        assert "starting an embedded local cluster" in capsys.readouterr().out
+        assert "starting an embedded local cluster" in capsys.readouterr().err
         client.wait_for_workers(1)
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         expected = fit_layout(parse_policy(document).default_shape())

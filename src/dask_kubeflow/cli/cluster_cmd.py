@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
@@ -11,14 +12,26 @@ from rich.table import Table
 from ..client.diagnose import pod_is_ready
 from ..client.doctor import Check, doctor_checks
 from ..client.environment import Environment, detect
-from ..client.errors import ConnectError
+from ..client.errors import ConnectError, from_api_failure
+from ..client.phase import cluster_phase
 from ..client.snapshot import ClusterSnapshot, ProbeResult
+from ..kube.errors import KubeError
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL, scheduler_address
 from .app import app, console, err_console, fail
 
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: detected, see `doctor`)")
 ClusterOpt = typer.Option(None, "--cluster", "-c", help="cluster name (default: $DASK_KUBEFLOW_CLUSTER or dask-cluster)")
 TimeoutOpt = typer.Option(30.0, "--timeout", help="seconds to wait for the scheduler")
+OutputOpt = typer.Option("table", "--output", "-o", help="table, json or yaml")
+FORMATS = ("table", "json", "yaml")
+
+
+def _failed(err: ConnectError) -> typer.Exit:
+    return fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}")
+
+
+def _api_failed(err: KubeError | ConnectError, env: Environment) -> typer.Exit:
+    return _failed(from_api_failure(err, env.api_server or "(unknown server)", env.credentials))
 
 
 def _kubernetes_env(namespace: str | None, cluster: str | None) -> Environment:
@@ -43,7 +56,7 @@ def connect_cmd(
     try:
         client = connect_kubernetes(env, wait_for_workers=wait_for_workers, timeout=timeout)
     except ConnectError as err:
-        raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}") from None
+        raise _failed(err) from None
     try:
         info = client.scheduler_info(n_workers=-1)
         workers = info.get("workers", {})
@@ -112,7 +125,7 @@ def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | No
     return [
         ("namespace", f"{ns} (from {env.namespace_source})"),
         ("cluster", name),
-        ("phase", (cluster.get("status") or {}).get("phase") or "no status yet"),
+        ("phase", cluster_phase(snap)),
         ("scheduler", probe.scheduler_address if probe and probe.scheduler_address else scheduler_address(ns, name)),
         ("workers now / min / max", f"{now} / {autoscaler.get('minimum', '?')} / {autoscaler.get('maximum', '?')}"),
         ("cores and memory", size),
@@ -123,37 +136,74 @@ def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | No
     ]
 
 
+def status_document(rows: list[tuple[str, str]], snap: ClusterSnapshot, managed: dict[str, Any] | None) -> dict[str, Any]:
+    """``status -o json|yaml``: the table's fields, plus the raw facts scripts want."""
+    doc: dict[str, Any] = {key.replace(" / ", "_").replace(" ", "_"): value for key, value in rows}
+    doc["operatorPhase"] = ((snap.cluster or {}).get("status") or {}).get("phase")
+    doc["schedulerReady"] = any(pod_is_ready(p) for p in snap.scheduler_pods)
+    doc["workerPodsReady"] = sum(pod_is_ready(p) for p in snap.worker_pods)
+    doc["controller"] = managed
+    return doc
+
+
+def _print_document(doc: Any, output: str) -> None:
+    if output == "json":
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), end="")
+
+
+def _check_output(output: str) -> None:
+    if output not in FORMATS:
+        raise fail(f"--output {output!r} is not one of {', '.join(FORMATS)}")
+
+
 @app.command("status")
 def status_cmd(
     namespace: str | None = NamespaceOpt,
     cluster: str | None = ClusterOpt,
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
+    output: str = OutputOpt,
 ) -> None:
     """Show the namespace's Dask cluster: phase, scheduler, workers, size, tier and dashboard."""
-    from ..client.cluster_api import namespace_status, snapshot
     from ..client.probe import probe
 
+    _check_output(output)
     env = _kubernetes_env(namespace, cluster)
     assert env.namespace is not None
-    snap = snapshot(env.namespace, env.cluster_name)
-    if snap.api_error:
-        raise fail(snap.api_error)
-    if snap.cluster is None:
-        err = snap.error
-        raise fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}" if err else "the cluster could not be read; run `dask-kubeflow doctor`")
+    snap = _snapshot(env)
     live = probe(env, snap.cluster, timeout=timeout) if any(pod_is_ready(p) for p in snap.scheduler_pods) else None
-    try:
-        managed = namespace_status(env.namespace)
-    except (RuntimeError, ValueError) as err:  # extra information: never hide the cluster's own status for it
-        managed = {"phase": "unknown", "message": f"could not read the controller's status: {err}"}
+    managed = snap.controller or {"phase": "unknown", "message": "could not read the controller's status ConfigMap"}
+    rows = status_rows(env, snap, live, managed)
+    if output != "table":
+        _print_document(status_document(rows, snap, managed), output)
+        return
     table = Table(title=f"Dask cluster {env.namespace}/{env.cluster_name}", title_justify="left", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in status_rows(env, snap, live, managed):
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value")
+    for key, value in rows:
         table.add_row(key, value)
     console.print(table)
     if live is None or live.error:
         err_console.print("[yellow]![/] the scheduler is not reachable; `dask-kubeflow doctor` says why", highlight=False)
+
+
+def _snapshot(env: Environment) -> ClusterSnapshot:
+    """The namespace's facts, or the one-line error when nothing could be read."""
+    from ..client.cluster_api import snapshot
+
+    assert env.namespace is not None
+    snap = snapshot(env.namespace, env.cluster_name)
+    if snap.api_failure is not None:
+        raise _api_failed(snap.api_failure, env)  # type: ignore[arg-type]
+    if snap.api_error:
+        raise fail(snap.api_error)
+    if snap.cluster is None:
+        err = snap.error
+        raise _failed(err) if err else fail("the cluster could not be read; run `dask-kubeflow doctor`")
+    return snap
 
 
 SYMBOL = {True: "[green]✓ pass[/]", False: "[red]✗ fail[/]", None: "[yellow]– skip[/]"}
@@ -161,11 +211,43 @@ SYMBOL = {True: "[green]✓ pass[/]", False: "[red]✗ fail[/]", None: "[yellow]
 
 def checks_table(checks: list[Check]) -> Table:
     table = Table(title="dask-kubeflow doctor", title_justify="left")
-    for column in ("check", "result", "detail", "fix"):
-        table.add_column(column, overflow="fold")
+    table.add_column("check", overflow="fold")
+    table.add_column("result", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    table.add_column("fix", overflow="fold")
     for check in checks:
         table.add_row(check.name, SYMBOL[check.ok], check.detail, check.fix if check.ok is False else "")
     return table
+
+
+def print_checks(checks: list[Check]) -> None:
+    """A table on a wide terminal; one line per check (and its fix below) when narrow or in a pipe."""
+    if console.width >= 120:
+        console.print(checks_table(checks))
+        return
+    console.print("[bold]dask-kubeflow doctor[/]", highlight=False)
+    for check in checks:
+        console.print(f"{SYMBOL[check.ok]}  {check.name}: {check.detail}", highlight=False, soft_wrap=True)
+        if check.ok is False and check.fix:
+            console.print(f"         fix: {check.fix}", highlight=False, soft_wrap=True)
+
+
+def _doctor_facts(env: Environment, timeout: float) -> tuple[Any, Any, Any]:
+    from ..client.cluster_api import check_access, snapshot
+    from ..client.probe import probe
+
+    snap = access = live = None
+    if env.should_use_kubernetes():
+        assert env.namespace is not None
+        snap = snapshot(env.namespace, env.cluster_name)
+        if not snap.api_error:
+            try:
+                access = check_access(env.namespace, env.in_pod)
+            except (KubeError, ConnectError) as err:  # the API stopped answering between two reads
+                raise _api_failed(err, env) from None
+        if snap.cluster is not None and any(pod_is_ready(p) for p in snap.scheduler_pods):
+            live = probe(env, snap.cluster, timeout=timeout)
+    return snap, access, live
 
 
 @app.command("doctor")
@@ -175,20 +257,12 @@ def doctor_cmd(
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
 ) -> None:
     """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
-    from ..client.cluster_api import check_access, snapshot
-    from ..client.probe import probe
-
     env = detect(namespace=namespace, cluster_name=cluster)
-    snap = access = live = None
-    if env.should_use_kubernetes():
-        assert env.namespace is not None
-        snap = snapshot(env.namespace, env.cluster_name)
-        if not snap.api_error:
-            access = check_access(env.namespace, env.in_pod)
-        if snap.cluster is not None and any(pod_is_ready(p) for p in snap.scheduler_pods):
-            live = probe(env, snap.cluster, timeout=timeout)
+    snap, access, live = _doctor_facts(env, timeout)
     checks = doctor_checks(env, snap, access or [], live)
-    console.print(checks_table(checks))
+    print_checks(checks)
+    if live is not None and live.versions is not None:
+        console.print(f"versions (client = this process):\n{live.versions.table()}", highlight=False)
     failed = [c for c in checks if c.ok is False]
     if failed:
         err_console.print(f"[red]✗ {len(failed)} check(s) failed[/]; each line says what to do", highlight=False)

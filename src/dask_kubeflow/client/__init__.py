@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from distributed import Client
 
 from ..policy import Policy, policy_from_env
-from .local import LAYOUTS, Layout, fit_layout, start_local
+from .errors import ConnectError, NoKubernetesError
+from .local import LAYOUTS, Layout, fit_layout, refuse_bootstrap_phase, start_local
 
-__all__ = ["connect", "Layout", "LAYOUTS", "fit_layout"]
+__all__ = ["connect", "ConnectError", "Layout", "LAYOUTS", "fit_layout"]
 
 logger = logging.getLogger("dask_kubeflow")
 
@@ -35,6 +37,7 @@ def connect(
     ``policy`` (a Policy, or a path; else ``$DASK_KUBEFLOW_POLICY``; else built-in defaults) shapes
     the embedded cluster. ``local=True`` forces the embedded cluster, ``local=False`` forbids it.
     ``layout`` applies to the embedded cluster only: on the platform the admin's tier decides.
+    Every failure is a :class:`ConnectError` (``.problem``, ``.fix``); progress goes to stderr.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout={layout!r} is not one of {', '.join(LAYOUTS)}")
@@ -47,14 +50,12 @@ def connect(
 
             return connect_kubernetes(env, wait_for_workers=wait_for_workers, timeout=timeout)
         if local is False:
-            raise RuntimeError(
-                f"connect(local=False) found no Kubernetes cluster to connect to ({env.explain()}). "
-                "Run inside a Kubeflow notebook, or pass namespace= with a kubeconfig, or drop local=False."
-            )
+            raise NoKubernetesError(env.explain())
         reason = env.explain()
     else:
         reason = "local=True"
+    refuse_bootstrap_phase()  # a worker process re-running a script without a __main__ guard
     shape = policy_from_env(policy).default_shape()
     fitted = fit_layout(shape, layout)
-    print(f"dask-kubeflow: {reason}: starting an embedded local cluster, {fitted.describe()}")
+    print(f"dask-kubeflow: {reason}: starting an embedded local cluster, {fitted.describe()}", file=sys.stderr)
     return start_local(fitted, wait_for_workers=wait_for_workers)

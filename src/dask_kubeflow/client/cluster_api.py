@@ -9,10 +9,13 @@ and resource. ``snapshot`` and ``check_access`` never raise for an API error: th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
-from ..kube.api import get_api
+from ..kube.api import Api, get_api
 from ..kube.errors import API_ERRORS, KubeError, from_exception
 from ..kube.names import STATUS_CONFIGMAP, pod_selector
 from ..kube.namespace_status import from_configmap
@@ -26,12 +29,23 @@ from ..kube.resources import (
     ResourceQuota,
     SelfSubjectAccessReview,
 )
+from ..kube import sync
 from ..kube.sync import run
-from .errors import ClusterNotFoundError, ConnectError, OperatorNotInstalledError, PermissionDeniedError
+from .errors import (
+    ClusterNotFoundError,
+    ConnectError,
+    KubeconfigError,
+    OperatorNotInstalledError,
+    PermissionDeniedError,
+)
 from .snapshot import Access, ClusterSnapshot
 
 __all__ = [
     "ACCESS_NEEDED",
+    "API_TIMEOUT_ENV",
+    "api_timeout",
+    "call",
+    "submit",
     "check_access",
     "dask_api_served",
     "events",
@@ -46,6 +60,46 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
+T = TypeVar("T")
+
+API_TIMEOUT_ENV = "DASK_KUBEFLOW_API_TIMEOUT"
+"""Seconds one Kubernetes API read may take before it counts as "no answer" (default 10)."""
+
+
+def api_timeout() -> float:
+    try:
+        return max(float(os.environ.get(API_TIMEOUT_ENV, "10")), 0.05)
+    except ValueError:
+        return 10.0
+
+
+async def _bounded(coro: Coroutine[Any, Any, T]) -> T:
+    timeout = api_timeout()
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        raise KubeError(f"the Kubernetes API did not answer within {timeout:g} s", status=None,
+                        detail=f"no answer within {timeout:g} s (${API_TIMEOUT_ENV} sets the limit)") from None
+
+
+def call(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a read on the shared loop thread, bounded by ``api_timeout()`` (no answer: a KubeError)."""
+    return run(_bounded(coro))
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start a bounded read on the shared loop thread and return its future at once."""
+    return sync.submit(_bounded(coro))
+
+
+async def _api() -> Api:
+    """The shared client; credentials kr8s cannot read become a KubeconfigError."""
+    try:
+        return await get_api()
+    except KubeError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # kr8s parsing the kubeconfig
+        raise KubeconfigError(f"cannot use the Kubernetes credentials: {type(err).__name__}: {err}") from None
 
 
 def resource_of(kind: type) -> str:
@@ -60,7 +114,7 @@ def _denied(err: KubeError) -> ConnectError | KubeError:
 
 
 async def dask_api_served() -> bool:
-    api = await get_api()
+    api = await _api()
     try:
         return DASK_API in [v async for v in api.api_versions()]
     except API_ERRORS as err:
@@ -69,7 +123,7 @@ async def dask_api_served() -> bool:
 
 async def list_objects(kind: type, namespace: str, **selectors: str) -> list[Obj]:
     """One LIST request (kr8s's ``get(name)`` retries a missing object for 2 s; we want one answer)."""
-    api = await get_api()
+    api = await _api()
     try:
         return [obj.raw async for obj in kind.list(api=api, namespace=namespace, **selectors)]
     except API_ERRORS as err:
@@ -159,9 +213,8 @@ async def _find_cluster(namespace: str, name: str) -> ClusterSnapshot | Obj:
     """The DaskCluster, or the snapshot that explains why there is none to look at."""
     try:
         served = await dask_api_served()
-    except (KubeError, ValueError) as err:
-        detail = err.detail if isinstance(err, KubeError) else str(err)
-        return ClusterSnapshot(namespace, name, api_error=f"cannot reach the Kubernetes API: {detail}")
+    except (KubeError, ConnectError) as err:
+        return ClusterSnapshot(namespace, name, api_error=_api_error(err), api_failure=err)
     try:
         return await get_cluster(name, namespace)
     except ConnectError as err:
@@ -186,13 +239,29 @@ async def _snapshot(namespace: str, name: str) -> ClusterSnapshot:
         scheduler_pods=tuple(schedulers or ()), worker_pods=tuple(workers or ()),
         events=tuple(await reads.read(Event) or ()),
         quotas=tuple(await reads.read(ResourceQuota) or ()),
+        controller=_record(namespace, await reads.read(ConfigMap, field_selector=f"metadata.name={STATUS_CONFIGMAP}")),
         forbidden=tuple(reads.forbidden), pods_visible=schedulers is not None,
     )
 
 
+def _record(namespace: str, found: list[Obj] | None) -> dict[str, Any] | None:
+    return None if found is None else from_configmap(namespace, found[0] if found else None)
+
+
+def _api_error(err: KubeError | ConnectError) -> str:
+    if isinstance(err, ConnectError):
+        return err.problem
+    return f"cannot reach the Kubernetes API: {err.detail}" if err.status is None else \
+        f"the Kubernetes API answered HTTP {err.status}: {err.detail}"
+
+
 def snapshot(namespace: str, name: str) -> ClusterSnapshot:
-    """Read the namespace's DaskCluster, autoscaler, pods, events and quotas (never raises for API errors)."""
-    return run(_snapshot(namespace, name))
+    """Read the namespace's DaskCluster, autoscaler, pods, events, quotas and the controller's status
+    record (never raises for API errors: they are recorded, ``api_error`` when nothing could be read)."""
+    try:
+        return call(_snapshot(namespace, name))
+    except (KubeError, ConnectError) as err:
+        return ClusterSnapshot(namespace, name, api_error=_api_error(err), api_failure=err)
 
 
 ACCESS_NEEDED: tuple[tuple[str, str, str, str], ...] = (
@@ -213,7 +282,7 @@ async def _review(namespace: str, verb: str, resource: str, group: str, sub: str
     if sub:
         attrs["subresource"] = sub
     review = SelfSubjectAccessReview({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                                      "metadata": {}, "spec": {"resourceAttributes": attrs}}, api=await get_api())
+                                      "metadata": {}, "spec": {"resourceAttributes": attrs}}, api=await _api())
     try:
         await review.create()
     except API_ERRORS as err:
@@ -234,7 +303,7 @@ async def _check_access(namespace: str, in_pod: bool) -> list[Access]:
 
 def check_access(namespace: str, in_pod: bool) -> list[Access]:
     """(verb, resource, allowed, why) for every call connect() makes; allowed None = could not ask."""
-    return run(_check_access(namespace, in_pod))
+    return call(_check_access(namespace, in_pod))
 
 
 async def _namespace_status(namespace: str) -> dict[str, Any]:
@@ -250,4 +319,4 @@ async def _namespace_status(namespace: str) -> dict[str, Any]:
 def namespace_status(namespace: str) -> dict[str, Any]:
     """What the controller last reported for ``namespace`` (its status ConfigMap, see
     ``kube.namespace_status.from_configmap``); raises RuntimeError saying why it could not be read."""
-    return run(_namespace_status(namespace))
+    return call(_namespace_status(namespace))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from ..kube.names import ENV_NAMESPACE, SCHEDULER_PORT
 from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owners
 from .environment import Environment
-from .errors import ClusterNotFoundError, PermissionDeniedError
+from .errors import ClusterNotFoundError, ConnectError, PermissionDeniedError
+from .quota import quota_findings
 from .snapshot import Access, ClusterSnapshot, ProbeResult
 
 __all__ = ["Check", "Facts", "Stage", "STAGES", "doctor_checks"]
@@ -69,8 +70,10 @@ def environment(facts: Facts) -> Stage:
 def api_reachable(facts: Facts) -> Stage:
     assert facts.snap is not None
     if facts.snap.api_error:
-        return _stop(Check("Kubernetes API reachable", False, facts.snap.api_error,
-                           "check your kubeconfig / network; inside a pod check the service account token is mounted"))
+        failure = facts.snap.api_failure
+        fix = failure.fix if isinstance(failure, ConnectError) else \
+            "check your kubeconfig / network; inside a pod check the service account token is mounted"
+        return _stop(Check("Kubernetes API reachable", False, facts.snap.api_error, fix))
     return Stage((Check("Kubernetes API reachable", True, "yes"),))
 
 
@@ -123,6 +126,33 @@ def cluster_exists(facts: Facts) -> Stage:
     return Stage((Check(label, True, f"phase {phase}"),))
 
 
+def controller_record(facts: Facts) -> Stage:
+    """What the dask-kubeflow controller last reported for the namespace (its status ConfigMap)."""
+    record = facts.snap.controller if facts.snap is not None else None
+    if record is None:
+        return Stage((Check("controller status", None, "could not read the dask-kubeflow-status ConfigMap"),))
+    phase, message = record.get("phase") or "unknown", record.get("message") or ""
+    if phase == "Error":
+        error = record.get("lastError") or message
+        return Stage((Check("controller status", False, f"the dask-kubeflow controller reports Error: {error}",
+                            "the message says what to change; most need your platform admin (policy, Profile "
+                            "quota): send them this line"),))
+    if phase == "NotManaged":
+        return Stage((Check("controller status", None, "no dask-kubeflow-status record here (no Kubeflow "
+                            "Profile for this namespace, or the controller is not running)"),))
+    tier = f" (tier {record['tier']})" if record.get("tier") else ""
+    return Stage((Check("controller status", True, f"{phase}{tier}" + (f": {message}" if message else "")),))
+
+
+def quota(facts: Facts) -> Stage:
+    """Every ResourceQuota of the namespace against the scheduler, one worker and the tier's maximum."""
+    snap = facts.snap
+    assert snap is not None and snap.cluster is not None
+    pods = [*snap.scheduler_pods, *snap.worker_pods]
+    findings = quota_findings(snap.cluster, snap.autoscaler, snap.quotas, pods, snap.namespace)
+    return Stage(tuple(Check(f"quota {f.quota}", f.ok, f.detail, f.fix) for f in findings))
+
+
 def scheduler_pod(facts: Facts) -> Stage:
     snap = facts.snap
     assert snap is not None and snap.cluster is not None
@@ -159,14 +189,20 @@ def reachability(facts: Facts) -> Stage:
 
 
 def versions(facts: Facts) -> Stage:
+    """Client, scheduler and workers run the same packages (the table itself prints below the checks)."""
     assert facts.probe is not None
-    mismatches = facts.probe.mismatches
-    if not mismatches:
-        return Stage((Check("same Dask as the scheduler", True, "dask and distributed match"),))
+    report, mismatches = facts.probe.versions, facts.probe.mismatches or {}
+    label = "same versions as the cluster"
+    if report is not None and report.ok or report is None and not mismatches:
+        shown = f"{len(report.rows)} packages match (table below)" if report is not None else "dask and distributed match"
+        return Stage((Check(label, True, shown),))
+    if report is not None:
+        mismatches = report.mismatches()
     listed = ", ".join(f"{p} {c} here vs {s} on the scheduler" for p, (c, s) in sorted(mismatches.items()))
-    pins = " ".join(f"{p}=={s}" for p, (_, s) in sorted(mismatches.items()) if s)
-    return Stage((Check("same Dask as the scheduler", False, listed,
-                        f"pip install {pins} in the notebook, or ask your admin to align the policy image"),))
+    pins = " ".join(f"{p}=={s}" for p, (_, s) in sorted(mismatches.items()) if s and p != "python")
+    return Stage((Check(label, False, listed or "the workers differ (table below)",
+                        (f"pip install {pins} in the notebook, or " if pins else "")
+                        + "ask your admin to align the policy image with the notebook image"),))
 
 
 def dashboard(facts: Facts) -> Stage:
@@ -184,8 +220,8 @@ def dashboard(facts: Facts) -> Stage:
 
 
 STAGES: tuple[Callable[[Facts], Stage], ...] = (
-    environment, api_reachable, operator_installed, rbac, cluster_exists, scheduler_pod, workers,
-    reachability, versions, dashboard,
+    environment, api_reachable, operator_installed, rbac, controller_record, cluster_exists, quota,
+    scheduler_pod, workers, reachability, versions, dashboard,
 )
 
 

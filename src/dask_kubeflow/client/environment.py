@@ -22,6 +22,7 @@ __all__ = [
     "NAMESPACE_FILE",
     "NAMESPACE_FILE_ENV",
     "detect",
+    "kubeconfig_context",
     "namespace_from_nb_prefix",
 ]
 
@@ -45,6 +46,13 @@ class Environment:
     notebook: str | None = None
     dashboard_link: str | None = None
     tier: str | None = None
+    api_server: str | None = None
+    """URL of the Kubernetes API (in-cluster service, or the kubeconfig context's server), for messages."""
+
+    @property
+    def credentials(self) -> str:
+        """Where the Kubernetes credentials come from, for messages."""
+        return f"kubeconfig {self.kubeconfig}" if self.kubeconfig else "the pod's service account"
 
     def should_use_kubernetes(self) -> bool:
         """Inside a pod, or outside with a kubeconfig, as long as a namespace is known."""
@@ -95,6 +103,29 @@ def _find_kubeconfig(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def kubeconfig_context(path: str | None) -> tuple[str | None, str | None]:
+    """(namespace, server) of the kubeconfig's current context, as kubectl and kr8s read them;
+    (None, None) when the file is missing or unreadable (kr8s then says why, on first use)."""
+    if not path:
+        return None, None
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+        current = config.get("current-context")
+        context = next((c.get("context") or {} for c in config.get("contexts") or [] if c.get("name") == current), {})
+        cluster = next((c.get("cluster") or {} for c in config.get("clusters") or []
+                        if c.get("name") == context.get("cluster")), {})
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return None, None
+    return context.get("namespace") or None, cluster.get("server") or None
+
+
+def _in_cluster_server(env: Mapping[str, str]) -> str | None:
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
+    return f"https://{host}:{port}" if host else None
+
+
 def detect(
     namespace: str | None = None,
     cluster_name: str | None = None,
@@ -104,7 +135,8 @@ def detect(
 ) -> Environment:
     """Find namespace, cluster name and credentials; ``environ``/``namespace_file`` are for tests.
 
-    Namespace order: argument, service-account file, ``NB_PREFIX``, ``$DASK_KUBERNETES__NAMESPACE``.
+    Namespace order: argument, service-account file, ``NB_PREFIX``, ``$DASK_KUBERNETES__NAMESPACE``,
+    the kubeconfig's current context (as kubectl uses it).
     Cluster name order: argument, ``$DASK_KUBEFLOW_CLUSTER`` (set by the PodDefault), ``dask-cluster``.
     """
     env = os.environ if environ is None else environ
@@ -112,12 +144,15 @@ def detect(
     sa_namespace = _read_namespace_file(sa_file)
     in_pod = sa_namespace is not None or bool(env.get("KUBERNETES_SERVICE_HOST"))
     nb_namespace, notebook = namespace_from_nb_prefix(env.get("NB_PREFIX"))
+    kubeconfig = _find_kubeconfig(env)
+    context_namespace, server = kubeconfig_context(kubeconfig)
 
     candidates = [
         (namespace, "argument"),
         (sa_namespace, f"service-account file {sa_file}"),
         (nb_namespace, "NB_PREFIX"),
         (env.get(ENV_NAMESPACE) or None, f"${ENV_NAMESPACE}"),
+        (context_namespace, f"the current context of kubeconfig {kubeconfig}"),
     ]
     found_ns, ns_source = next(((v, s) for v, s in candidates if v), (None, "none"))
 
@@ -134,8 +169,9 @@ def detect(
         namespace_source=ns_source,
         cluster_name=name,
         cluster_name_source=name_source,
-        kubeconfig=_find_kubeconfig(env),
+        kubeconfig=kubeconfig,
         notebook=notebook,
         dashboard_link=env.get(ENV_DASHBOARD_LINK) or None,
         tier=env.get(ENV_TIER) or None,
+        api_server=server if kubeconfig else _in_cluster_server(env),  # kr8s prefers a kubeconfig too
     )

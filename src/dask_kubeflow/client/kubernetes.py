@@ -1,10 +1,12 @@
 """Connect to a namespace's existing Dask cluster through the Kubernetes API (kr8s + dask-kubernetes).
 
-``connect_kubernetes`` never creates and never deletes: it looks at the scheduler pods (when none is
-ready it reads the DaskCluster, turning 404/403 into errors that name the fix, and waits with a
-visible spinner and a deadline; on timeout the reason is read from pod status and events), then hands
-over to ``KubeCluster.from_name(..., shutdown_on_close=False)`` — the same call as the seed's snippet —
-and checks client and scheduler run the same Dask.
+``connect_kubernetes`` never creates and never deletes. Inside a pod it first tries the direct way
+(``direct.py``: the Service address, with one pods LIST alongside). Otherwise, or when that does not
+work out, it looks at the scheduler pods (when none is ready it reads the DaskCluster, turning
+404/403 into errors that name the fix, and waits with a visible spinner and a deadline; on timeout
+the reason is read from pod status and events), then hands over to
+``KubeCluster.from_name(..., shutdown_on_close=False)`` — the same call as the seed's snippet. Both
+ways end with one versions table (client, scheduler, workers). Every failure is a ``ConnectError``.
 """
 
 from __future__ import annotations
@@ -20,24 +22,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import dask.config
+from distributed.versions import VersionMismatchWarning
 from dask_kubernetes.operator import KubeCluster
 from distributed import Client
-from distributed.versions import get_versions
 from rich.console import Console
 
-from ..kube.errors import API_ERRORS, from_exception
+from ..kube.errors import API_ERRORS, KubeError, from_exception
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, ENV_DASHBOARD_LINK
-from ..kube.sync import run
+from .cluster_api import call as run
 from .cluster_api import events, get_autoscaler, get_cluster, scheduler_pods, worker_pods
 from .diagnose import (
     Diagnosis,
-    compare_versions,
     explain_pods,
     pod_is_ready,
     scheduler_owners,
     summarize_phase,
     worker_owners,
 )
+from .direct import try_direct
 from .environment import Environment
 from .errors import (
     ConnectError,
@@ -46,12 +48,14 @@ from .errors import (
     SchedulerUnreachableError,
     VersionMismatchError,
     WorkersNotReadyError,
+    from_api_failure,
 )
+from .versions import ENV_VERSION_CHECK, check_mode, extra_packages, version_report
 
 __all__ = ["POLL_SECONDS", "VERSION_CHECK_ENV", "connect_kubernetes", "open_cluster", "dashboard_link_template"]
 
-VERSION_CHECK_ENV = "DASK_KUBEFLOW_VERSION_CHECK"
-"""``error`` (default): refuse mismatched dask/distributed; ``warn``: warn and connect; ``off``."""
+VERSION_CHECK_ENV = ENV_VERSION_CHECK
+"""``warn`` (default, as Dask does): warn with the versions table and connect; ``error``: refuse; ``off``."""
 POLL_SECONDS = 0.25
 
 
@@ -103,25 +107,26 @@ def open_cluster(name: str, namespace: str, timeout: float) -> KubeCluster:
             kube_err = from_exception(err, verb="list", resource="services", namespace=namespace)
             if kube_err.forbidden():
                 raise PermissionDeniedError.from_kube(kube_err) from err
+            raise kube_err from err
         raise err
     return box["cluster"]
 
 
-def _check_versions(client: Client, image: Callable[[], str | None]) -> None:
-    mode = os.environ.get(VERSION_CHECK_ENV, "error").lower()
+def check_versions(client: Client, image: Callable[[], str | None]) -> None:
+    """One table of client, scheduler and worker versions (Dask's ``get_versions``); warn or refuse."""
+    mode = check_mode()
     if mode == "off":
         return
-    theirs = client.sync(client.scheduler.versions, packages=[])
-    mismatches = compare_versions(get_versions(), theirs)
-    if not mismatches:
+    report = version_report(client.get_versions(packages=list(extra_packages())), extra_packages())
+    if report.ok:
         return
     try:
         shown = image()
-    except ConnectError:
+    except (ConnectError, KubeError):
         shown = None
-    err = VersionMismatchError(mismatches, shown)
+    err = VersionMismatchError(report.mismatches(), shown, table=report.table(), mode=mode)
     if mode == "warn":
-        warnings.warn(str(err), stacklevel=3)
+        warnings.warn(str(err), VersionMismatchWarning, stacklevel=4)
         return
     client.close()
     raise err
@@ -161,6 +166,60 @@ def _scheduler_image(cluster: dict[str, Any]) -> str | None:
     return containers[0].get("image")
 
 
+def _slow_connect(env: Environment, deadline: float, timeout: float, show: Callable[[str], None],
+                  the_cluster: Callable[[bool], dict[str, Any]]) -> Client:
+    """Wait for a ready scheduler pod (explaining on timeout), then the seed's ``from_name``."""
+    name, namespace = env.cluster_name, env.namespace
+    assert namespace is not None
+    pods = run(scheduler_pods(name, namespace))
+    while not any(pod_is_ready(p) for p in pods):
+        cluster = the_cluster(True)  # re-read while waiting: its phase is part of what the spinner shows
+        show(summarize_phase(cluster, pods))
+        if time.monotonic() >= deadline:
+            seen = run(events(namespace))
+            diagnosis = explain_pods(pods, seen, namespace, owners=scheduler_owners(name), cluster=cluster)
+            diagnosis = diagnosis or Diagnosis("the scheduler pod became ready just now", "try again")
+            raise SchedulerNotReadyError(name, namespace, timeout, diagnosis.reason, diagnosis.fix)
+        time.sleep(POLL_SECONDS)
+        pods = run(scheduler_pods(name, namespace))
+    show("scheduler ready; connecting")
+    if not (env.dashboard_link or os.environ.get(ENV_DASHBOARD_LINK)):
+        if (template := dashboard_link_template(env, the_cluster(False))) is not None:
+            dask.config.set({"distributed.dashboard.link": template})
+    try:
+        kube = open_cluster(name, namespace, deadline - time.monotonic())
+    except ValueError:  # from_name: "Cluster ... doesn't already exist" (pods without a DaskCluster)
+        the_cluster(True)
+        raise
+    with warnings.catch_warnings():  # Dask's own handshake warning: check_versions shows one table instead
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        return Client(kube, timeout=max(deadline - time.monotonic(), 5.0))
+
+
+def _connect(env: Environment, wait_for_workers: int, timeout: float, progress: bool) -> Client:
+    name, namespace = env.cluster_name, env.namespace
+    assert namespace is not None
+    deadline = time.monotonic() + timeout
+    cluster: dict[str, Any] | None = None
+
+    def the_cluster(fresh: bool = False) -> dict[str, Any]:
+        nonlocal cluster
+        if cluster is None or fresh:
+            cluster = run(get_cluster(name, namespace))  # raises the ConnectError that explains
+        return cluster
+
+    client = try_direct(env, timeout)
+    with _spinner(progress and client is None, f"Connecting to Dask cluster {namespace}/{name}") as show:
+        if client is None:
+            client = _slow_connect(env, deadline, timeout, show, the_cluster)
+        check_versions(client, lambda: _scheduler_image(the_cluster()))
+        if wait_for_workers:
+            show(f"waiting for {wait_for_workers} worker(s)")
+            autoscaler = run(get_autoscaler(name, namespace))
+            _wait_for_workers(client, env, wait_for_workers, deadline - time.monotonic(), autoscaler)
+    return client
+
+
 def connect_kubernetes(
     env: Environment,
     *,
@@ -170,49 +229,22 @@ def connect_kubernetes(
 ) -> Client:
     """A Client on ``env``'s existing DaskCluster; raises a ``ConnectError`` subclass saying what to do.
 
-    When all is well this costs one API request (the scheduler pods) and one scheduler RPC (versions)
-    on top of ``from_name``; the DaskCluster is read only to explain a problem or build a link.
+    Inside a pod with a ready scheduler this costs one API request (the scheduler pods, in parallel
+    with the Dask handshake) and one versions RPC; the DaskCluster is read only to explain a problem.
     """
     if env.namespace is None:
         raise ConnectError(f"no namespace to look for Dask cluster {env.cluster_name!r} in ({env.explain()})",
                            "pass connect(namespace=...) or set DASK_KUBERNETES__NAMESPACE")
-    name, namespace = env.cluster_name, env.namespace
-    deadline = time.monotonic() + timeout
-    cluster: dict[str, Any] | None = None
-
-    def the_cluster() -> dict[str, Any]:
-        nonlocal cluster
-        if cluster is None:
-            cluster = run(get_cluster(name, namespace))  # raises the ConnectError that explains
-        return cluster
-
-    with _spinner(progress, f"Connecting to Dask cluster {namespace}/{name}") as show:
-        pods = run(scheduler_pods(name, namespace))
-        while not any(pod_is_ready(p) for p in pods):
-            cluster = None  # re-read while waiting: its phase is part of what the spinner shows
-            show(summarize_phase(the_cluster(), pods))
-            if time.monotonic() >= deadline:
-                seen = run(events(namespace))
-                diagnosis = explain_pods(pods, seen, namespace, owners=scheduler_owners(name), cluster=cluster)
-                diagnosis = diagnosis or Diagnosis("the scheduler pod became ready just now", "try again")
-                raise SchedulerNotReadyError(name, namespace, timeout, diagnosis.reason, diagnosis.fix)
-            time.sleep(POLL_SECONDS)
-            pods = run(scheduler_pods(name, namespace))
-        show("scheduler ready; connecting")
-        if not (env.dashboard_link or os.environ.get(ENV_DASHBOARD_LINK)):
-            if (template := dashboard_link_template(env, the_cluster())) is not None:
-                dask.config.set({"distributed.dashboard.link": template})
-        try:
-            kube = open_cluster(name, namespace, deadline - time.monotonic())
-        except ValueError:  # from_name: "Cluster ... doesn't already exist" (pods without a DaskCluster)
-            the_cluster()
-            raise
-        client = Client(kube, timeout=max(deadline - time.monotonic(), 5.0))
-        _check_versions(client, lambda: _scheduler_image(the_cluster()))
-        if wait_for_workers:
-            show(f"waiting for {wait_for_workers} worker(s)")
-            autoscaler = run(get_autoscaler(name, namespace))
-            _wait_for_workers(client, env, wait_for_workers, deadline - time.monotonic(), autoscaler)
-    print(f"dask-kubeflow: connected to {namespace}/{name} ({env.explain()}); dashboard: {client.dashboard_link}",
-          file=sys.stderr)
+    try:
+        client = _connect(env, wait_for_workers, timeout, progress)
+    except KubeError as err:
+        raise from_api_failure(err, env.api_server or "(unknown server)", env.credentials) from None
+    except (OSError, TimeoutError) as err:  # the Dask connection itself (the API's errors are KubeErrors)
+        raise SchedulerUnreachableError(env.cluster_name, env.namespace, timeout, f"{type(err).__name__}: {err}") from None
+    except ValueError as err:  # from_name found no DaskCluster behind the pods
+        raise ConnectError(f"Dask cluster {env.cluster_name!r} in {env.namespace!r} could not be opened: {err}",
+                           "run `dask-kubeflow doctor` to see what is missing") from None
+    if progress:
+        print(f"dask-kubeflow: connected to {env.namespace}/{env.cluster_name} ({env.explain()}); "
+              f"dashboard: {client.dashboard_link}", file=sys.stderr)
     return client

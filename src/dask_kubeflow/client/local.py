@@ -8,16 +8,19 @@ as the machine allows. The Client owns the cluster: closing the Client stops eve
 from __future__ import annotations
 
 import math
-import os
+import multiprocessing.process
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
 import dask
-import psutil
+import dask.system
 from dask.utils import format_bytes
 from distributed import Client
+from distributed.system import MEMORY_LIMIT
 
 from ..policy import ClusterShape
+from .errors import MainGuardError
 
 Layout = Literal["policy", "processes", "threads"]
 LAYOUTS: tuple[Layout, ...] = ("policy", "processes", "threads")
@@ -43,11 +46,15 @@ class LocalLayout:
 
 
 def machine_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers and CI)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    """Cores this process may use: CPU affinity and the container's cgroup CPU quota, as Dask counts
+    them (``dask.system.CPU_COUNT``; ``os.cpu_count()`` and psutil see the whole host)."""
+    return max(1, int(dask.system.CPU_COUNT or 1))
+
+
+def machine_memory() -> int:
+    """Bytes this process may use: the cgroup memory limit of the container (a notebook pod's
+    ``limits.memory``) or the host's, whichever is smaller (``distributed.system.MEMORY_LIMIT``)."""
+    return int(MEMORY_LIMIT)
 
 
 def fit_layout(
@@ -66,7 +73,7 @@ def fit_layout(
     core: best for NumPy/pandas work that releases the GIL.
     """
     cores = cores or machine_cores()
-    memory = memory or psutil.virtual_memory().total
+    memory = memory or machine_memory()
     worker = shape.settings.worker
     maximum_processes = shape.settings.scaling.maximum * worker.processes
 
@@ -94,15 +101,46 @@ def start_local(fitted: LocalLayout, *, wait_for_workers: int = 0) -> Client:
     # Single-threaded workers get one task at a time (as render does for threads: 1 tiers): the
     # default worker-saturation 1.1 queues two each and splits equal shards unevenly.
     saturation = {"distributed.scheduler.worker-saturation": 1.0} if fitted.threads_per_worker == 1 else {}
+    refuse_bootstrap_phase()
     with dask.config.set(saturation):
-        client = Client(
-            n_workers=fitted.n_workers,
-            threads_per_worker=fitted.threads_per_worker,
-            memory_limit=fitted.memory_limit,
-            processes=True,
-            dashboard_address=":0",
-            set_as_default=True,
-        )
+        try:
+            client = Client(
+                n_workers=fitted.n_workers,
+                threads_per_worker=fitted.threads_per_worker,
+                memory_limit=fitted.memory_limit,
+                processes=True,
+                dashboard_address=":0",
+                set_as_default=True,
+            )
+        except RuntimeError as err:
+            if "bootstrapping phase" in str(err) or ("failed to start" in str(err) and _called_at_script_level()):
+                raise MainGuardError(_script()) from None
+            raise
     if wait_for_workers:
         client.wait_for_workers(min(wait_for_workers, fitted.n_workers))
     return client
+
+
+def _script() -> str | None:
+    main = sys.modules.get("__main__")
+    return getattr(main, "__file__", None)
+
+
+def _called_at_script_level() -> bool:
+    """Whether connect() was called from the top level of the ``__main__`` script (where a missing
+    ``if __name__ == "__main__":`` guard makes every worker process run it again)."""
+    script = _script()
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_code.co_filename == script:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def refuse_bootstrap_phase() -> None:
+    """In a worker process that multiprocessing is still starting (``spawn`` re-running a script
+    without a ``__main__`` guard) starting a cluster can only fail: exit quietly; the parent's
+    ``connect()`` raises the MainGuardError that says what to change."""
+    if getattr(multiprocessing.process.current_process(), "_inheriting", False):
+        raise SystemExit(1)

@@ -12,14 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import dask.config
-from distributed import Client
-from distributed.versions import get_versions
+import warnings
 
-from .diagnose import compare_versions
+from distributed import Client
+from distributed.versions import VersionMismatchWarning
+
 from .environment import Environment
 from .errors import ConnectError
 from .kubernetes import dashboard_link_template, open_cluster
 from .snapshot import ProbeResult
+from .versions import extra_packages, version_report
 
 __all__ = ["probe"]
 
@@ -37,10 +39,12 @@ def _http_status(url: str, timeout: float) -> tuple[int | None, str | None]:
 
 def _live(client: Client) -> dict[str, Any]:
     """Versions, size and dashboard link as the scheduler reports them."""
-    mismatches = compare_versions(get_versions(), client.sync(client.scheduler.versions, packages=[]))
+    extra = extra_packages()
+    report = version_report(client.get_versions(packages=list(extra)), extra)
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     return {
-        "mismatches": mismatches,
+        "mismatches": report.mismatches(),
+        "versions": report,
         "workers": len(workers),
         "threads": sum(w.get("nthreads", 0) for w in workers.values()),
         "memory": sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
@@ -62,10 +66,13 @@ def probe(env: Environment, cluster: Mapping[str, Any], timeout: float = 20.0) -
     except ConnectError as err:
         return ProbeResult(error=err.problem)
     except Exception as err:  # noqa: BLE001 - reported as a failed check, with its type
-        return ProbeResult(error=f"{type(err).__name__}: {err}")
+        detail = getattr(err, "detail", None) or f"{type(err).__name__}: {err}"
+        return ProbeResult(error=detail)
     try:
         address = kube.scheduler_address
-        client = Client(kube, timeout=timeout)
+        with warnings.catch_warnings():  # the versions table says it once
+            warnings.simplefilter("ignore", VersionMismatchWarning)
+            client = Client(kube, timeout=timeout)
         try:
             live = _live(client)
         finally:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .errors import ConnectError, PermissionDeniedError
+from .versions import VersionReport
 
 __all__ = ["Access", "ClusterSnapshot", "ProbeResult"]
 
@@ -48,9 +49,14 @@ class ClusterSnapshot:
     """Why the DaskCluster could not be read."""
     api_error: str | None = None
     """Why the Kubernetes API could not be reached at all."""
+    api_failure: Exception | None = None
+    """The error behind ``api_error`` (a KubeError or a ConnectError), for its fix."""
     forbidden: Sequence[PermissionDeniedError] = ()
     """Reads the API server answered 403 (what RBAC really refused, beyond what access reviews say)."""
     pods_visible: bool = True
+    controller: Obj | None = None
+    """The controller's status record of the namespace (``kube.namespace_status.from_configmap``);
+    None when it could not be read (forbidden)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class ProbeResult:
     scheduler_address: str | None = None
     error: str | None = None
     mismatches: Mapping[str, tuple[str | None, str | None]] | None = None
+    versions: VersionReport | None = None
+    """Client, scheduler and worker versions, one row per package (``versions.version_report``)."""
     workers: int | None = None
     threads: int | None = None
     memory: int | None = None

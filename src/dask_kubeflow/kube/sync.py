@@ -8,6 +8,7 @@ calls.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -25,6 +26,11 @@ def _get_loop() -> asyncio.AbstractEventLoop:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="dask-kubeflow-kr8s", daemon=True).start()
         return _loop
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start a coroutine on the shared loop thread; its future lets the caller do other work meanwhile."""
+    return asyncio.run_coroutine_threadsafe(coro, _get_loop())
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
