@@ -172,3 +172,18 @@ def test_install_verify_run_and_uninstall_steps_succeed_in_order(emulator, tmp_p
     assert not [c for c in emulator.objects("customresourcedefinitions") if c["spec"]["group"] == "kubernetes.dask.org"]
     for plural in ("poddefaults", "networkpolicies", "configmaps"):
         assert not emulator.objects(plural, "alice", "app.kubernetes.io/managed-by=dask-kubeflow"), plural
+
+
+def test_the_documented_overlay_works_over_the_standalone_overlay_too(tmp_path):
+    """What the doc says to change for standalone: the overlay path and the policy's namespace."""
+    overlay = write_overlay(tmp_path)
+    text = (overlay / "kustomization.yaml").read_text()
+    assert "overlays/kubeflow" in text and "    namespace: kubeflow\n" in text
+    (overlay / "kustomization.yaml").write_text(
+        text.replace("overlays/kubeflow", "overlays/standalone").replace("    namespace: kubeflow\n",
+                                                                         "    namespace: dask-system\n"))
+    result = subprocess.run([str(KUBECTL), "kustomize", str(overlay)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    [configmap] = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "dask-kubeflow-policy"]
+    assert configmap["data"] == {"policy.yaml": POLICY} and configmap["metadata"]["namespace"] == "dask-system"
