@@ -190,6 +190,8 @@ def main() -> None:
         "resync_reconciles_unchanged": int(unchanged),
         "writes_on_unchanged_resync": sum(second.values()),
         "controller_peak_rss_mb": round(max(rss, rss2), 1),
+        "controller_peak_rss_mb_first_pass": round(rss, 1),
+        "controller_peak_rss_mb_resync": round(rss2, 1),
         "log": str(log),
     }
     print(json.dumps(result, indent=2))
