@@ -253,3 +253,54 @@ def test_kubectl_acts_as_an_identity(emulator: Emulator) -> None:
     assert ('Error from server (Forbidden): daskclusters.kubernetes.dask.org is forbidden: User "alice@example.com" '
             'cannot list resource "daskclusters" in API group "kubernetes.dask.org" in the namespace "bob"'
             ) in result.stderr
+
+
+# ----------------------------------------------------------------------------------------- the operator as its SA
+
+HELM_TEMPLATES = Path(__import__("dask_kubernetes").__file__).parent / "operator" / "deployment" / "helm" / \
+    "dask-kubernetes-operator" / "templates"
+
+
+def operator_cluster_role(name: str) -> dict[str, Any]:
+    """The upstream chart's ClusterRole (rbac.create and rbac.cluster on), its two template lines resolved."""
+    text = (HELM_TEMPLATES / "clusterrole.yaml").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("{{-")]
+    role = yaml.safe_load("\n".join(lines).replace('{{ include "dask_kubernetes_operator.serviceAccountName" . }}',
+                                                   name))
+    assert role["kind"] == "ClusterRole" and role["rules"]
+    return role
+
+
+@pytest.mark.timeout(300)
+def test_upstream_operator_runs_as_its_service_account(emulator: Emulator, pod_runner: Any,
+                                                       tmp_path: Path) -> None:
+    from dask_kubernetes.operator import make_cluster_spec
+
+    from tests.harness.operator import UpstreamOperator
+    from tests.harness.stack import wait_for
+
+    role = operator_cluster_role("dask-kubernetes-operator")
+    emulator.create(role)
+    emulator.create({"apiVersion": RBAC, "kind": "ClusterRoleBinding",
+                     "metadata": {"name": "dask-kubernetes-operator-rolebinding-cluster"},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                 "name": role["metadata"]["name"]},
+                     "subjects": [{"kind": "ServiceAccount", "name": "dask-kubernetes-operator",
+                                   "namespace": "dask-operator"}]})
+    sa = emulator.service_account("dask-operator", "dask-kubernetes-operator")
+    operator = UpstreamOperator(sa.kubeconfig, tmp_path / "operator.log", pod_runner.dns_environment()).start()
+    try:
+        namespace(emulator, "team")
+        emulator.create({**make_cluster_spec("sa-made", n_workers=1), "metadata": {"name": "sa-made",
+                                                                                    "namespace": "team"}})
+        wait_for(lambda: (emulator.get("daskclusters", "sa-made", "team") or {}).get("status", {}).get("phase")
+                 == "Running", timeout=180, what="DaskCluster team/sa-made Running (operator as its SA)")
+        wait_for(lambda: pod_runner.processes("team", {"dask.org/component": "worker"}), timeout=180,
+                 what="a worker process of the cluster the SA-run operator made")
+        log = operator.log_tail(400)
+        assert "Forbidden" not in log and " 403" not in log, log
+        # Its power ends where the chart's role ends: no ConfigMaps, no Secrets.
+        status, body = call(emulator, sa, "GET", "/api/v1/namespaces/team/secrets")
+        assert status == 403 and "system:serviceaccount:dask-operator:dask-kubernetes-operator" in body["message"]
+    finally:
+        operator.stop()
