@@ -2,7 +2,8 @@
 
 - ``dead_port()``: a port nothing listens on (connection refused);
 - ``BrokenAPI("hang")``: accepts connections and never answers;
-- ``BrokenAPI(401 | 403 | 404)``: answers every request with that status and a Kubernetes ``Status``;
+- ``BrokenAPI(401 | 403 | 404)``: answers every request with that status and a Kubernetes ``Status``
+  (403: except ``/version``, which a real API server shows to everyone);
 - ``BrokenAPI("tls")``: HTTPS with a self-signed certificate the kubeconfig does not trust.
 
 Each server is a thread of this process, stopped by ``close()`` (or the ``with`` block).
@@ -113,11 +114,14 @@ class BrokenAPI:
                 except (ssl.SSLError, OSError):
                     return  # the client refused our certificate: what this server is for
             conn.settimeout(5)
-            while self._read_request(conn):
+            while (path := self._read_request(conn)) is not None:
                 status = self.behaviour if isinstance(self.behaviour, int) else 200
-                body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                   "message": MESSAGES.get(status, "ok"), "reason": REASONS.get(status, ""),
-                                   "code": status}).encode()
+                if status == 403 and path.startswith("/version"):
+                    status, body = 200, json.dumps({"major": "1", "minor": "30", "gitVersion": "v1.30.0"}).encode()
+                else:
+                    body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                       "message": MESSAGES.get(status, "ok"), "reason": REASONS.get(status, ""),
+                                       "code": status}).encode()
                 head = (f"HTTP/1.1 {status} {REASONS.get(status, 'OK')}\r\nContent-Type: application/json\r\n"
                         f"Content-Length: {len(body)}\r\n\r\n").encode()
                 conn.sendall(head + body)
@@ -127,19 +131,20 @@ class BrokenAPI:
             conn.close()
 
     @staticmethod
-    def _read_request(conn: socket.socket) -> bool:
+    def _read_request(conn: socket.socket) -> str | None:
+        """The request's path once it is read whole; None when the client closed the connection."""
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = conn.recv(65536)
             if not chunk:
-                return False
+                return None
             data += chunk
         head, _, rest = data.partition(b"\r\n\r\n")
         length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                        if line.lower().startswith(b"content-length:")), 0)
         while len(rest) < length:
             rest += conn.recv(65536)
-        return True
+        return head.split(b" ")[1].decode()
 
     def close(self) -> None:
         self._stop.set()

@@ -207,21 +207,30 @@ def test_seed_snippet_verbatim(k8s: K8sStack, platform: Platform, tmp_path: Path
     assert alive(scheduler_pids) == scheduler_pids
 
 
-def test_version_mismatch_is_refused_with_the_fix(k8s: K8sStack, notebook: Platform,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(VersionMismatchError) as info:
-        dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
-    message = str(info.value)
-    assert f"dask {dask.__version__} here vs 2099.1.0 on the scheduler" in message
-    assert "pip install dask==2099.1.0 distributed==2099.1.0" in info.value.fix
-    assert k8s.emulator.get("daskclusters", "skewed", notebook.namespace) is not None
-
-    monkeypatch.setenv("DASK_KUBEFLOW_VERSION_CHECK", "warn")
+def test_version_mismatch_warns_with_one_table_and_can_refuse(k8s: K8sStack, notebook: Platform,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's convention by default: a warning with client, scheduler and worker versions, and the fix."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client = dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
-    client.close()
-    assert any("Dask versions differ" in str(w.message) for w in caught)
+    try:
+        assert client.submit(sum, [1, 1]).result() == 2
+    finally:
+        client.close()
+    [warning] = [w for w in caught if "package versions differ" in str(w.message)]  # one, not Dask's too
+    message = str(warning.message)
+    assert f"dask {dask.__version__} here vs 2099.1.0 on the scheduler" in message
+    assert "| package" in message and "| client" in message and "| scheduler" in message and "| workers" in message
+    for package in ("python", "dask", "distributed", "numpy", "pandas", "cloudpickle", "msgpack"):
+        assert f"| {package}" in message
+    assert "| dask ✗" in message and "pip install dask==2099.1.0 distributed==2099.1.0" in message
+
+    monkeypatch.setenv("DASK_KUBEFLOW_VERSION_CHECK", "error")
+    with pytest.raises(VersionMismatchError) as info:
+        dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
+    assert "pip install dask==2099.1.0 distributed==2099.1.0" in info.value.fix
+    assert "| dask ✗" in info.value.table
+    assert k8s.emulator.get("daskclusters", "skewed", notebook.namespace) is not None
 
 
 def test_status_and_doctor_in_a_healthy_namespace(k8s: K8sStack, notebook: Platform,

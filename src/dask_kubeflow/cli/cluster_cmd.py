@@ -27,7 +27,10 @@ FORMATS = ("table", "json", "yaml")
 
 
 def _failed(err: ConnectError) -> typer.Exit:
-    return fail(f"{err.problem}\n  [bold]fix:[/] {err.fix}")
+    """Two lines on stderr, however narrow the terminal (the terminal wraps them, rich does not)."""
+    err_console.print(f"[bold red]error:[/] {err.problem}", highlight=False, soft_wrap=True, markup=True)
+    err_console.print(f"  [bold]fix:[/] {err.fix}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
 
 
 def _api_failed(err: KubeError | ConnectError, env: Environment) -> typer.Exit:

@@ -14,13 +14,15 @@ import threading
 from collections.abc import Generator
 from typing import Any
 
+from distributed.core import Status
+
 __all__ = ["NamespaceCluster"]
 
 # KubeCluster methods and attributes users call on client.cluster; anything else is not delegated
 # (distributed's Client probes e.g. ``wait_for_workers`` with hasattr and must not build it).
 DELEGATED = frozenset({
     "scale", "adapt", "get_logs", "logs", "get_client", "scheduler_info", "workers", "plan", "requested",
-    "observed", "jobs", "scheduler_comm", "forwarded_dashboard_port", "status",
+    "observed", "jobs", "scheduler_comm", "forwarded_dashboard_port",
 })
 
 
@@ -39,6 +41,7 @@ class NamespaceCluster:
         self.scheduler_address = scheduler_address
         self.dashboard_link = dashboard_link
         self.shutdown_on_close = False
+        self.status = Status.running  # what distributed's Client reads (this handle, not the shared cluster)
         self._kube: Any = None
         self._lock = threading.Lock()
 
@@ -62,6 +65,7 @@ class NamespaceCluster:
         """Forget the KubeCluster handle, if one was made; the shared cluster keeps running."""
         with self._lock:
             kube, self._kube = self._kube, None
+        self.status = Status.closed
         if kube is not None:
             kube.close()
         return _Done()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..kube.names import ENV_NAMESPACE, SCHEDULER_PORT
 from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owners
 from .environment import Environment
-from .errors import ClusterNotFoundError, ConnectError, PermissionDeniedError
+from .errors import ClusterNotFoundError, PermissionDeniedError, from_api_failure
 from .quota import quota_findings
 from .snapshot import Access, ClusterSnapshot, ProbeResult
 
@@ -71,9 +71,11 @@ def api_reachable(facts: Facts) -> Stage:
     assert facts.snap is not None
     if facts.snap.api_error:
         failure = facts.snap.api_failure
-        fix = failure.fix if isinstance(failure, ConnectError) else \
-            "check your kubeconfig / network; inside a pod check the service account token is mounted"
-        return _stop(Check("Kubernetes API reachable", False, facts.snap.api_error, fix))
+        if failure is None:
+            return _stop(Check("Kubernetes API reachable", False, facts.snap.api_error,
+                               "check your kubeconfig / network; inside a pod check the service account token is mounted"))
+        err = from_api_failure(failure, facts.env.api_server or "(unknown server)", facts.env.credentials)
+        return _stop(Check("Kubernetes API reachable", False, err.problem, err.fix))
     return Stage((Check("Kubernetes API reachable", True, "yes"),))
 
 

@@ -85,6 +85,9 @@ class KubernetesAPIError(ConnectError):
         if status == 404:
             fix = (f"{server} does not serve the Kubernetes API paths connect() needs: check the server URL in "
                    "your kubeconfig points at the API server itself (not a dashboard or a proxy path)")
+        elif status == 403:
+            fix = ("these credentials may not read the API connect() needs: `kubectl auth can-i --list` shows what "
+                   "they may do; ask the namespace owner or your platform admin for access")
         elif status is not None and status >= 500:
             fix = "the API server is failing; try again in a minute, and tell your platform admin if it persists"
         else:
