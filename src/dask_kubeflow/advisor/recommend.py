@@ -1,15 +1,14 @@
 """From a ``Measurement`` to a worker layout for a tier, and the policy snippet that sets it. Pure.
 
-How much of the function's time holds the GIL comes from the probe pass: a pure-Python loop in a
-second thread never waits for the GIL while the function runs without it, and gets it about half
-the time while the function holds it (the two take turns), so with ``r`` = the share of the time
-the loop got the GIL, the held share is ``g = 2 (1 - r)`` (see ``measure._probed``).
+The GIL share comes from the probe (see ``measure``): a thread that needs the GIL for a moment at
+a time runs its usual share beside a function that leaves the GIL free, and almost never beside
+one that holds it, so the held share is ``1 - probe / probe_alone``.
 
 The timings say what that means on this machine: N threads and N processes against serial. They
 also give a second estimate by Amdahl's law (N processes show this machine's parallel capacity
-``c`` for the function; if a share ``g`` holds the GIL, threads reach ``1 / (g + (1 - g) / c)``);
-when the two estimates disagree badly, the advice says so. A function that mostly waits (little
-CPU time: I/O, sleeps, network) releases the GIL while it waits, so threads suit it.
+``c`` for the function; if a share ``g`` holds the GIL, threads reach ``1 / (g + (1 - g) / c)``),
+reported when the two disagree badly (on a busy machine the timings are the less reliable). A
+function that mostly waits (I/O, sleeps, network) releases the GIL while it waits: threads.
 """
 
 from __future__ import annotations
@@ -27,8 +26,8 @@ SMALL_ITEM_S = 0.005  # per-item work under ~5 ms is dominated by per-task overh
 
 
 def gil_share(m: Measurement) -> float:
-    """Estimated share of the function's time that holds the GIL, from the probe pass."""
-    return min(1.0, max(0.0, 2 * (1 - m.probe)))
+    """Estimated share of the function's time that holds the GIL, from the probe."""
+    return min(1.0, max(0.0, 1.0 - m.probe / max(m.probe_alone, 1e-9)))
 
 
 def gil_share_from_timings(m: Measurement) -> float | None:
@@ -85,13 +84,10 @@ def recommend(m: Measurement, shape: ClusterShape) -> Advice:
     threads, processes = _layout(kind, cores)
     reasons = [_why(kind, m, share)]
     timed = gil_share_from_timings(m)
-    if timed is None:
-        reasons.append(f"the timings could not confirm it: {m.workers} processes were not faster than one "
-                       f"(a busy machine, or too little work in the sample)")
-    elif abs(timed - share) > 0.4:
-        reasons.append(f"the timings suggest ~{timed:.0%} instead: the machine was probably busy; run it again")
-    if m.available < 0.5:
-        reasons.append(f"this machine was busy: a Python loop got {m.available:.0%} of a core")
+    if share is not None and timed is not None and abs(timed - share) > 0.4:
+        reasons.append(f"the timings alone suggest ~{timed:.0%}: the machine was probably busy; run it again")
+    if m.cpu_wait > 0.3:
+        reasons.append(f"this machine was busy: the serial pass spent {m.cpu_wait:.0%} of its time waiting for a CPU")
     if m.seconds_per_item < SMALL_ITEM_S:
         reasons.append(f"each item takes {m.seconds_per_item * 1000:.1f} ms: Dask adds ~1 ms per task, so give each "
                        f"task a batch of items (e.g. a file, not a line)")
@@ -107,13 +103,13 @@ def _why(kind: str, m: Measurement, share: float) -> str:
     figures = f"{m.workers} threads {m.threads_speedup:.2f}×"
     if m.processes_speedup is not None:
         figures += f", {m.workers} processes {m.processes_speedup:.2f}×"
-    figures += f" vs serial; on the CPU {m.cpu_share:.0%} of the time"
+    figures += f" vs serial; busy on a CPU {m.cpu_share:.0%} of the time"
     held = f"~{share:.0%} of its time holds the GIL"
     return {
         "GIL-bound": f"{held} ({figures}): threads take turns, separate processes run in parallel",
         "GIL-releasing": f"{held} ({figures}): threads run in parallel and share memory; processes add copies",
         "mixed": f"{held} ({figures}): part of it runs in parallel in threads, part needs processes",
-        "waiting": f"{held} and it mostly waits ({figures}): waiting releases the GIL, so threads overlap the waits",
+        "waiting": f"{held}; it mostly waits ({figures}): waiting releases the GIL, so threads overlap the waits",
     }[kind]
 
 
