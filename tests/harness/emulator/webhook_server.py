@@ -48,8 +48,11 @@ def deny(message: str, code: int | None = None, reason: str | None = None) -> di
 
 
 class WebhookServer:
-    def __init__(self, cert: ServerCertificate, host: str = "127.0.0.1") -> None:
+    def __init__(self, cert: ServerCertificate, host: str = "127.0.0.1", *, keep_alive: bool = False) -> None:
+        """`keep_alive=False` (the default) closes each connection after its review, so a rotated
+        certificate is presented on the very next call; True keeps connections (as most servers do)."""
         self._context = cert.ssl_context()
+        self._keep_alive = keep_alive
         self._host = host
         self._handlers: dict[str, Handler] = {}
         self._reviews: dict[str, list[dict[str, Any]]] = {}
@@ -143,5 +146,6 @@ class WebhookServer:
             response = aiohttp.web.json_response({
                 "apiVersion": review.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview",
                 "response": {"uid": review["request"]["uid"], **result}})
-        response.force_close()  # one handshake per review, so a rotated certificate is seen at once
+        if not self._keep_alive:
+            response.force_close()  # one handshake per review, so a rotated certificate is seen at once
         return response
