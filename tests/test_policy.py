@@ -170,3 +170,19 @@ def test_policy_source_precedence(tmp_path, monkeypatch):
 
 def test_shapes_lists_defaults_then_tiers_in_order():
     assert [s.tier for s in parse_policy(TIERED).shapes()] == ["default", "gpu", "research", "partners"]
+
+
+def test_every_isolation_field_is_documented_in_the_example():
+    """network.egress items and security fields are explained in deploy/policy.example.yaml's comments."""
+    from pathlib import Path
+    import re
+
+    from dask_kubeflow.policy.isolation import EgressPeer, EgressPort, EgressRule, IPBlock, PodSecurity
+
+    text = (Path(__file__).resolve().parents[1] / "deploy" / "policy.example.yaml").read_text()
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    fields = [info.alias or name for model in (EgressRule, EgressPeer, IPBlock, EgressPort, PodSecurity)
+              for name, info in model.model_fields.items()]
+    assert {"to", "ipBlock", "except", "podLabels", "endPort", "runAsUser"} <= set(fields)
+    undocumented = [f for f in fields if not re.search(rf"\b{re.escape(f)}\b", comments)]
+    assert not undocumented, f"not explained in the comments of policy.example.yaml: {undocumented}"

@@ -227,8 +227,6 @@ def test_controller_environment_is_the_documented_list(directory):
     assert {"USERID_HEADER", "USERID_PREFIX", "DASK_KUBEFLOW_GATEWAY_CLUSTER_DOMAIN"} <= set(gateway)
 
 
-@pytest.mark.xfail(strict=True, reason="render/networkpolicy.py still names INSTALL_NAMESPACE/OPERATOR_NAMESPACE "
-                   "constants instead of the controller's DASK_KUBEFLOW_*_NAMESPACE environment (issue 13, second pass)")
 @pytest.mark.parametrize("directory", OVERLAYS)
 def test_network_policy_admits_the_installed_operator_and_gateway(directory):
     """What the controller renders, run with the environment its Deployment gets, admits the namespaces

@@ -30,7 +30,6 @@ from dask_kubeflow.kube.names import (
 )
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.render import render_namespace
-from tests.harness.netpol import Pod as PolicyPod
 from tests.harness.podrunner import PodRunner, podnet
 from tests.harness.stack import OPERATOR_POD_LABELS, create, new_namespace, wait_for
 
@@ -272,7 +271,7 @@ def rendered(api: kr8s.Api, pod_runner: PodRunner) -> dict[str, Any]:
     facts = NamespaceFacts(user, {}, "user@example.com")
     [policy] = [o for o in render_namespace(facts, resolve(parse_policy({}), facts)) if o["kind"] == "NetworkPolicy"]
     create(api, policy, user)
-    cluster = policy["spec"]["podSelector"]["matchLabels"].get(OPERATOR_CLUSTER_LABEL, "dask-cluster")
+    cluster = policy["spec"]["podSelector"].get("matchLabels", {}).get(OPERATOR_CLUSTER_LABEL, "dask-cluster")
     labels = {OPERATOR_CLUSTER_LABEL: cluster, OPERATOR_COMPONENT_LABEL: "scheduler"}
     ip = start_server(api, user, "scheduler", labels,
                       {SCHEDULER_PORT_NAME: SCHEDULER_PORT, DASHBOARD_PORT_NAME: DASHBOARD_PORT})
@@ -305,11 +304,6 @@ def test_rendered_policy_on_the_runner(
     assert {port for port, (ok, _) in outcome.items() if ok} == reaches, f"{who}: {outcome}"
 
 
-ISSUE_11_ITEM_3 = ("issue 11 item 3: the rendered NetworkPolicy selects only dask.org/cluster-name=<clusterName> and "
-                   "has no egress rules (not strict: passes once the render is fixed; then drop the mark)")
-
-
-@pytest.mark.xfail(reason=ISSUE_11_ITEM_3, strict=False)
 def test_rendered_policy_fences_clusters_users_make_themselves(
     api: kr8s.Api, pod_runner: PodRunner, rendered: dict[str, Any]
 ) -> None:
@@ -320,11 +314,11 @@ def test_rendered_policy_fences_clusters_users_make_themselves(
     assert not ok, f"another profile's pod reaches a user-made scheduler's {SCHEDULER_PORT}: {said}"
 
 
-@pytest.mark.xfail(reason=ISSUE_11_ITEM_3, strict=False)
 def test_rendered_policy_keeps_dask_pods_from_the_metadata_address_and_other_namespaces(
     pod_runner: PodRunner, rendered: dict[str, Any]
 ) -> None:
     net = pod_runner.network()
+    PolicyPod = podnet.load_netpol().Pod  # the evaluator's own class (the runner loads netpol.py by path)
     worker = PolicyPod(rendered["namespace"], "worker", "127.255.9.9",
                         {OPERATOR_CLUSTER_LABEL: rendered["cluster"], OPERATOR_COMPONENT_LABEL: "worker"})
     unprotected = PolicyPod(rendered["mallory"], "db", "127.255.9.10", {"app": "db"})

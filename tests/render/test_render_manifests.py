@@ -22,6 +22,7 @@ from dask_kubeflow.kube.names import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     OPERATOR_NAMESPACE,
+    OPERATOR_POD_LABELS,
     PODDEFAULT_SELECTOR_LABEL,
     SCHEDULER_PORT_NAME,
     TIER_LABEL,
@@ -29,7 +30,7 @@ from dask_kubeflow.kube.names import (
 )
 from dask_kubeflow.kube.names import gateway_prefix
 from dask_kubeflow.kube.kinds import RENDERED_KINDS
-from dask_kubeflow.render import render_namespace
+from dask_kubeflow.render import Platform, render_namespace
 from dask_kubeflow.render import scheduler_preload
 from dask_kubeflow.render.daskcluster import scheduler_preload_text
 
@@ -221,20 +222,56 @@ def test_dask_config_parses_the_notebook_env_as_intended(example_policy, monkeyp
     assert parsed["preload"] == scheduler_preload_text()
 
 
-def test_networkpolicy_admits_only_the_namespace_operator_and_gateway(example_policy):
-    policy = by_kind(render(example_policy, NAMESPACES["typical"]))["NetworkPolicy"]
+def test_networkpolicy_fences_every_dask_pod_with_the_platform_namespaces(example_policy):
+    facts = NAMESPACES["typical"]
+    platform = Platform(install_namespace="kf", operator_namespace="ops", metrics_namespace="prom")
+    policy = by_kind(render_namespace(facts, resolve(example_policy, facts), platform))["NetworkPolicy"]
+    validate(policy)
     spec = policy["spec"]
-    assert spec["podSelector"] == {"matchLabels": {"dask.org/cluster-name": "dask-cluster"}}
-    assert spec["policyTypes"] == ["Ingress"]
-    same_ns, operator, gateway = spec["ingress"]
+    assert spec["podSelector"] == {"matchExpressions": [{"key": "dask.org/cluster-name", "operator": "Exists"}]}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    same_ns, operator, gateway, metrics = spec["ingress"]
     assert same_ns == {"from": [{"podSelector": {}}]}
-    assert operator["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": OPERATOR_NAMESPACE}}}]
+    assert operator["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+                                 "podSelector": {"matchLabels": OPERATOR_POD_LABELS}}]
     assert {p["port"] for p in operator["ports"]} == {SCHEDULER_PORT_NAME, DASHBOARD_PORT_NAME}
     assert gateway["from"] == [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INSTALL_NAMESPACE}},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kf"}},
         "podSelector": {"matchLabels": GATEWAY_POD_LABELS},
     }]
     assert [p["port"] for p in gateway["ports"]] == [DASHBOARD_PORT_NAME]
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "prom"}}}],
+                       "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT_NAME}]}
+    same_ns_out, dns = spec["egress"]
+    assert same_ns_out == {"to": [{"podSelector": {}}]}
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    # Without a metrics namespace there is no scrape rule; the defaults are deploy/base's namespaces.
+    default = by_kind(render(example_policy, facts))["NetworkPolicy"]["spec"]
+    assert len(default["ingress"]) == 3
+    assert default["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": OPERATOR_NAMESPACE}
+    assert default["ingress"][2]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": INSTALL_NAMESPACE}
+
+
+def test_tier_egress_rules_are_rendered_after_the_fixed_ones():
+    policy = parse_policy({"tiers": [{"name": "s3", "match": {"namespaces": ["data-*"]}, "network": {"egress": [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "10.0.0.0/8"]}}],
+         "ports": [{"port": 443}]},
+        {"to": [{"namespace": "kubeflow", "podLabels": {"app": "minio"}}],
+         "ports": [{"protocol": "TCP", "port": 9000, "endPort": 9001}]},
+    ]}}]})
+    facts = NamespaceFacts("data-lake")
+    netpol = by_kind(render_namespace(facts, resolve(policy, facts)))["NetworkPolicy"]
+    validate(netpol)
+    internet, minio = netpol["spec"]["egress"][2:]
+    assert internet == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16", "10.0.0.0/8"]}}],
+                        "ports": [{"protocol": "TCP", "port": 443}]}
+    assert minio == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kubeflow"}},
+                             "podSelector": {"matchLabels": {"app": "minio"}}}],
+                     "ports": [{"protocol": "TCP", "port": 9000, "endPort": 9001}]}
+    assert len(by_kind(render_namespace(NamespaceFacts("other"), resolve(policy, NamespaceFacts("other"))))[
+        "NetworkPolicy"]["spec"]["egress"]) == 2
 
 
 def test_disabled_tier_renders_nothing(example_policy):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from ..kube.names import check_namespace_name, is_label_key, is_label_value  # the rules the policy applies
 from ..policy import NamespaceFacts, PolicyError, load_policy, resolve
-from ..render import render_namespace, to_yaml
+from ..render import PlatformError, platform_from_env, render_namespace, to_yaml
 from .app import app, err_console, fail
 
 
@@ -45,7 +46,8 @@ def render(
     try:
         check_namespace_name(namespace)
         labels = parse_labels(label)
-    except ValueError as err:
+        platform = platform_from_env(os.environ)  # the controller's DASK_KUBEFLOW_*_NAMESPACE, if set
+    except (ValueError, PlatformError) as err:
         raise fail(str(err)) from None
     try:
         loaded = load_policy(policy)
@@ -53,7 +55,7 @@ def render(
         raise fail(f"{err}\nrun 'dask-kubeflow policy check {policy}' for a table of what is wrong") from None
     facts = NamespaceFacts(name=namespace, labels=labels, owner=owner, contributors=tuple(contributor))
     shape = resolve(loaded, facts)
-    manifests = render_namespace(facts, shape)
+    manifests = render_namespace(facts, shape, platform)
     if not manifests:
         err_console.print(f"namespace {namespace} resolves to tier {shape.tier!r}, which is disabled: nothing to render",
                           highlight=False)

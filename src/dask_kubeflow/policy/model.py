@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
 from ..kube.names import MAX_CLUSTER_NAME, is_label_key, is_label_value, is_service_name
 from ..quantity import QuantityError, parse_quantity, to_bytes, to_cores
+from .base import Model as _Model
+from .isolation import NetworkSettings, PodSecurity
 from .rules import duration_seconds, is_duration, is_env_name, is_namespace_glob, is_owner
 
 __all__ = [
@@ -47,12 +48,6 @@ DEFAULT_TIER = "default"
 _TEMPLATE_FIELDS = {"namespace", "cluster"}
 
 
-class _Model(BaseModel):
-    """camelCase keys in YAML (as in Kubernetes), unknown keys refused."""
-
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
 
 
 def _quantity(value: Any) -> str:
@@ -194,6 +189,8 @@ class ShapeSettings(_Model):
     env: dict[str, str] = Field(default_factory=dict, description="extra environment for scheduler and workers")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
+    network: NetworkSettings = NetworkSettings()
+    security: PodSecurity = PodSecurity()
 
     @field_validator("cluster_name")
     @classmethod

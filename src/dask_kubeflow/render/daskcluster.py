@@ -23,6 +23,7 @@ from ..kube.names import (
     ENV_IDLE_AFTER_SECONDS,
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
+    ENV_WEBSOCKET_ORIGINS,
     ENV_WORKER_PROCESSES,
     ENV_WORKER_SATURATION,
     OPERATOR_CLUSTER_LABEL,
@@ -32,7 +33,8 @@ from ..kube.names import (
     gateway_prefix,
 )
 from ..policy import ClusterShape, NamespaceFacts
-from .pods import container_resources, env_list, placement
+from .platform import Platform
+from .pods import container_resources, container_security, env_list, placement, pod_security
 
 # distributed's default scheduler routes plus the JSON API the operator calls
 # (/api/v1/adaptive_target, /api/v1/retire_workers). Written as a Python list literal, which is
@@ -59,7 +61,7 @@ def scheduler_preload_text() -> str:
     return "# dask-kubeflow scheduler preload (dask_kubeflow/render/scheduler_preload.py)\n" + body
 
 
-def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict[str, Any]:
+def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape, platform: Platform) -> dict[str, Any]:
     s = shape.settings
     prefix = gateway_prefix(namespace.name, s.cluster_name)
 
@@ -71,6 +73,8 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict
         ENV_SCHEDULER_PRELOAD: scheduler_preload_text(),
         ENV_IDLE_AFTER_SECONDS: str(s.scaling.idle_seconds),
         ENV_WORKER_PROCESSES: str(s.worker.processes),
+        # Dashboard websockets only with the Origin the gateway sends (a list literal, as dask parses it).
+        ENV_WEBSOCKET_ORIGINS: json.dumps(list(platform.websocket_origins)),
     }
     # Single-threaded workers: queue one task each, not two (policy env may override it).
     tuned = {ENV_WORKER_SATURATION: "1.0"} if s.worker.threads == 1 else {}
@@ -87,6 +91,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape) -> dict
         ],
         "env": env_list(tuned, s.env, own_env),
         "resources": container_resources(s.scheduler.resources),
+        "securityContext": container_security(s),
         "ports": [
             {"name": SCHEDULER_PORT_NAME, "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
             {"name": DASHBOARD_PORT_NAME, "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
@@ -120,15 +125,23 @@ def _worker_container(shape: ClusterShape) -> dict[str, Any]:
         "args": worker_args(shape),
         "env": env_list(s.env),
         "resources": container_resources(s.worker.resources, gpus=s.worker.gpus),
+        "securityContext": container_security(s),
     }
 
 
 def _pod_spec(shape: ClusterShape, container: dict[str, Any]) -> dict[str, Any]:
     # Dask pods never call the Kubernetes API: no token in them.
-    return {"automountServiceAccountToken": False, "containers": [container], **placement(shape.settings)}
+    return {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(shape.settings),
+        "containers": [container],
+        **placement(shape.settings),
+    }
 
 
-def render_daskcluster(namespace: NamespaceFacts, shape: ClusterShape, metadata: dict[str, Any]) -> dict[str, Any]:
+def render_daskcluster(
+    namespace: NamespaceFacts, shape: ClusterShape, metadata: dict[str, Any], platform: Platform | None = None
+) -> dict[str, Any]:
     s = shape.settings
     return {
         "apiVersion": DASK_CLUSTER.api_version,
@@ -139,7 +152,7 @@ def render_daskcluster(namespace: NamespaceFacts, shape: ClusterShape, metadata:
         },
         "spec": {
             "scheduler": {
-                "spec": _pod_spec(shape, _scheduler_container(namespace, shape)),
+                "spec": _pod_spec(shape, _scheduler_container(namespace, shape, platform or Platform())),
                 "service": {
                     "type": "ClusterIP",
                     "selector": {OPERATOR_CLUSTER_LABEL: s.cluster_name, OPERATOR_COMPONENT_LABEL: "scheduler"},

@@ -1,4 +1,4 @@
-"""Pieces of pod specs shared by the scheduler and the workers: resources, env, placement."""
+"""Pieces of pod specs shared by the scheduler and the workers: resources, env, placement, security."""
 
 from __future__ import annotations
 
@@ -45,4 +45,31 @@ def placement(settings: ShapeSettings) -> dict[str, Any]:
         out["tolerations"] = [
             t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in settings.tolerations
         ]
+    return out
+
+
+def pod_security(settings: ShapeSettings) -> dict[str, Any]:
+    """The pod ``securityContext`` of the tier's profile (Kubernetes Pod Security Standards).
+
+    ``restricted``: non-root (the plain Dask image's user is root, so a numeric user is set: 1000 by
+    default), the runtime's default seccomp profile. ``baseline``: the image's user unless the tier
+    sets one, still with the default seccomp profile.
+    """
+    sec = settings.security
+    out: dict[str, Any] = {}
+    if sec.profile == "restricted":
+        out["runAsNonRoot"] = True
+    if sec.run_as_user is not None:
+        out["runAsUser"] = sec.run_as_user
+    if sec.run_as_group is not None:
+        out["runAsGroup"] = sec.run_as_group
+    out["seccompProfile"] = {"type": "RuntimeDefault"}
+    return out
+
+
+def container_security(settings: ShapeSettings) -> dict[str, Any]:
+    """The container ``securityContext``: never gain privileges; ``restricted`` drops every capability."""
+    out: dict[str, Any] = {"allowPrivilegeEscalation": False}
+    if settings.security.profile == "restricted":
+        out["capabilities"] = {"drop": ["ALL"]}
     return out
