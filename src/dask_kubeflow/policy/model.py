@@ -35,6 +35,7 @@ __all__ = [
     "Tier",
     "TierMatch",
     "Toleration",
+    "UserClusters",
     "WorkerSpec",
     "resolve",
     "DEFAULT_CLUSTER_NAME",
@@ -175,6 +176,13 @@ class Toleration(_Model):
     toleration_seconds: int | None = Field(None, ge=0)
 
 
+class UserClusters(_Model):
+    """Clusters a namespace's users run beside the managed one (admission counts them)."""
+
+    maximum: int = Field(2, ge=0, le=100, description="user-made DaskClusters per namespace")
+    total_workers: int | None = Field(None, ge=0, le=10000, description="workers across them (None: scaling.maximum)")
+
+
 class ShapeSettings(_Model):
     """Every field a tier may override. ``defaults`` sets them all (or keeps built-in values)."""
 
@@ -191,6 +199,9 @@ class ShapeSettings(_Model):
     tolerations: tuple[Toleration, ...] = ()
     network: NetworkSettings = NetworkSettings()
     security: PodSecurity = PodSecurity()
+    user_clusters: UserClusters = UserClusters()
+    allowed_images: tuple[str, ...] = Field((), description="image globs Dask pods may use (empty: any)")
+    allowed_service_accounts: tuple[str, ...] = Field(("default",), description="serviceAccountName of Dask pods")
 
     @field_validator("cluster_name")
     @classmethod
@@ -208,6 +219,13 @@ class ShapeSettings(_Model):
         if not value.strip() or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a container image reference; use e.g. {DEFAULT_IMAGE}")
         return value
+
+    @model_validator(mode="after")
+    def _image_allowed(self) -> ShapeSettings:
+        if self.allowed_images and not any(fnmatch.fnmatchcase(self.image, g) for g in self.allowed_images):
+            raise ValueError(f"image {self.image!r} matches none of allowedImages {list(self.allowed_images)}; "
+                             f"add a pattern for it or change image (admission would refuse the managed cluster)")
+        return self
 
     @field_validator("env", mode="before")
     @classmethod
