@@ -46,8 +46,6 @@ ENV_SCHEDULER_ROUTES: Final = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
 ENV_SCHEDULER_PRELOAD: Final = "DASK_DISTRIBUTED__SCHEDULER__PRELOAD"
 ENV_IDLE_AFTER_SECONDS: Final = "DASK_KUBEFLOW_IDLE_AFTER_SECONDS"
 ENV_WORKER_PROCESSES: Final = "DASK_KUBEFLOW_WORKER_PROCESSES"
-# Origins (host[:port]) whose websockets the scheduler's Bokeh dashboard accepts (default ["*"]).
-ENV_WEBSOCKET_ORIGINS: Final = "DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__BOKEH_APPLICATION__ALLOW_WEBSOCKET_ORIGIN"
 # Set to 1.0 when workers are single-threaded (the default 1.1 queues 2 tasks per worker and splits
 # equal shards unevenly); a policy env entry of the same name wins.
 ENV_WORKER_SATURATION: Final = "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION"
@@ -68,11 +66,6 @@ GATEWAY_POD_LABELS: Final = {
     "app.kubernetes.io/name": "dask-kubeflow-gateway",
     PART_OF_LABEL: "dask-kubeflow",
 }
-# The Origin the gateway sends upstream on every dashboard websocket it forwards (after checking the
-# browser's own Origin against the Kubeflow host): schedulers accept websockets from this origin only
-# (Bokeh allow_websocket_origin). ``.invalid`` never resolves (RFC 6761), so no web page can have it.
-GATEWAY_UPSTREAM_ORIGIN: Final = "http://dask-kubeflow-gateway.invalid"
-GATEWAY_UPSTREAM_ORIGIN_HOST: Final = "dask-kubeflow-gateway.invalid"
 # The gateway checks the browser's Origin itself and sends this fixed Origin on every websocket
 # upgrade to a scheduler's dashboard; render sets ENV_BOKEH_WEBSOCKET_ORIGINS on the scheduler to
 # BOKEH_WEBSOCKET_ORIGINS_VALUE, so Bokeh refuses every other Origin (its default is "*").

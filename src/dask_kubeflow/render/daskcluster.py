@@ -20,10 +20,10 @@ from ..kube.names import (
     DASHBOARD_PORT,
     DASHBOARD_PORT_NAME,
     DASHBOARD_PREFIX_ANNOTATION,
+    ENV_BOKEH_WEBSOCKET_ORIGINS,
     ENV_IDLE_AFTER_SECONDS,
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
-    ENV_WEBSOCKET_ORIGINS,
     ENV_WORKER_PROCESSES,
     ENV_WORKER_SATURATION,
     OPERATOR_CLUSTER_LABEL,
@@ -74,7 +74,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape, platfor
         ENV_IDLE_AFTER_SECONDS: str(s.scaling.idle_seconds),
         ENV_WORKER_PROCESSES: str(s.worker.processes),
         # Dashboard websockets only with the Origin the gateway sends (a list literal, as dask parses it).
-        ENV_WEBSOCKET_ORIGINS: json.dumps(list(platform.websocket_origins)),
+        ENV_BOKEH_WEBSOCKET_ORIGINS: json.dumps(list(platform.websocket_origins)),
     }
     # Single-threaded workers: queue one task each, not two (policy env may override it).
     tuned = {ENV_WORKER_SATURATION: "1.0"} if s.worker.threads == 1 else {}

@@ -19,7 +19,7 @@ from ..kube.names import (
     INSTALL_NAMESPACE,
     OPERATOR_NAMESPACE,
     OPERATOR_POD_LABELS,
-    GATEWAY_UPSTREAM_ORIGIN_HOST,
+    GATEWAY_WEBSOCKET_ORIGIN_HOST,
     is_dns_label,
 )
 
@@ -43,7 +43,7 @@ class Platform:
     dns_pod_labels: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
 
     # The only Origin host schedulers accept on dashboard websockets: the one the gateway sends upstream.
-    websocket_origins: tuple[str, ...] = (GATEWAY_UPSTREAM_ORIGIN_HOST,)
+    websocket_origins: tuple[str, ...] = (GATEWAY_WEBSOCKET_ORIGIN_HOST,)
 
 
 def _namespace(env: Mapping[str, str], name: str, default: str | None) -> str | None:
