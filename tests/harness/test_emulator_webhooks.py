@@ -290,3 +290,75 @@ def test_no_webhook_configuration_costs_no_call(emulator: Emulator, hooks: Webho
     for i in range(5):
         assert call(emulator, "POST", clusters("team"), cluster(f"c{i}"))[0] == 201
     assert emulator.webhook_calls == before
+
+
+# ----------------------------------------------------------------------------------------- kopf's webhook server
+
+KOPF_OPERATOR = '''
+import os
+import kopf
+
+@kopf.on.startup()
+def configure(settings, **_):
+    settings.admission.server = kopf.WebhookServer(
+        addr="127.0.0.1", port=int(os.environ["HOOK_PORT"]), host="127.0.0.1",
+        certfile=os.environ["HOOK_CERT"], pkeyfile=os.environ["HOOK_KEY"], cafile=os.environ["HOOK_CA"])
+    settings.admission.managed = "kopf-test.example.com"
+
+@kopf.on.validate("kubernetes.dask.org", "v1", "daskclusters", id="replicas")
+def replicas(spec, **_):
+    if spec.get("worker", {}).get("replicas", 0) > 4:
+        raise kopf.AdmissionError("spec.worker.replicas: at most 4 workers", code=403)
+
+@kopf.on.mutate("kubernetes.dask.org", "v1", "daskclusters", id="label")
+def label(patch, **_):
+    patch.metadata["labels"] = {"mutated-by": "kopf"}
+'''
+
+
+@pytest.mark.timeout(240)
+def test_kopf_admission_server_end_to_end(emulator: Emulator, ca: CertificateAuthority, tmp_path: Any) -> None:
+    """kopf manages its own webhook configurations (url + caBundle) and serves them; the emulator calls it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.harness.stack import wait_for
+
+    emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": PROFILE_LABEL}})
+    cert_path, key_path = ca.issue(["localhost"], ips=["127.0.0.1"]).write(tmp_path / "tls")
+    (tmp_path / "ca.crt").write_bytes(ca.pem)
+    (tmp_path / "operator.py").write_text(KOPF_OPERATOR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig), "HOOK_PORT": str(port), "HOOK_CERT": str(cert_path),
+           "HOOK_KEY": str(key_path), "HOOK_CA": str(tmp_path / "ca.crt")}
+    log = (tmp_path / "kopf.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "-A", str(tmp_path / "operator.py")],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: emulator.get("validatingwebhookconfigurations", "kopf-test.example.com")
+                 and emulator.get("mutatingwebhookconfigurations", "kopf-test.example.com"),
+                 timeout=120, what="kopf's managed webhook configurations")
+        deadline = time.monotonic() + 120
+        while True:  # the configuration may be written before kopf's server listens
+            status, body = call(emulator, "POST", clusters("team"), cluster("big", 10))
+            if status != 500 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status == 403, (body, (tmp_path / "kopf.log").read_text()[-3000:])
+        assert "denied the request: spec.worker.replicas: at most 4 workers" in body["message"]
+        status, body = call(emulator, "POST", clusters("team"), cluster("small", 2))
+        assert status == 201 and body["metadata"]["labels"]["mutated-by"] == "kopf"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
