@@ -1,0 +1,105 @@
+"""The two admission decisions (pure): ``mutate`` fills what the tier fills, ``validate`` refuses
+what the tier does not allow. Inputs: the request, the namespace's resolved tier
+(``policy.resolve`` -> ``ClusterShape``), who may touch the managed cluster (``Trust``) and, when
+``needs_usage`` says so, the namespace's Dask objects (``Usage``). No I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ..policy import ClusterShape
+from .limits import fill_pod, pod_limit_problems, replicas_problem
+from .objects import DASK_RESOURCES, dig, dotted, pod_specs, replicas_path
+from .podsecurity import pod_security_problems
+from .protect import is_managed, protection
+from .review import ALLOW, Request, Trust, Verdict, deny
+from .usage import Usage, usage_problem
+
+__all__ = ["mutate", "needs_usage", "validate"]
+
+
+def _applies(request: Request) -> bool:
+    return request.resource in DASK_RESOURCES and request.operation in ("CREATE", "UPDATE", "DELETE")
+
+
+def _unchanged(request: Request) -> bool:
+    """An update that leaves the spec as it was (finalizers, annotations, labels, status)."""
+    return request.operation == "UPDATE" and dig(request.obj, ("spec",)) == dig(request.old, ("spec",))
+
+
+def _replica_problems(request: Request, shape: ClusterShape) -> list[str]:
+    path = replicas_path(request.resource, request.subresource)
+    if path is None:
+        return []
+    what = "workers per cluster" if request.resource != "daskautoscalers" else "workers at most"
+    problems = [replicas_problem(dotted(path), dig(request.obj, path), shape, what)]
+    if request.resource == "daskautoscalers" and not request.subresource:
+        minimum, maximum = dig(request.obj, ("spec", "minimum")), dig(request.obj, ("spec", "maximum"))
+        if isinstance(minimum, int) and isinstance(maximum, int) and minimum > maximum:
+            problems.append(f"spec.minimum ({minimum}) is above spec.maximum ({maximum}); lower the minimum")
+    return [p for p in problems if p]
+
+
+def problems(request: Request, shape: ClusterShape) -> list[str]:
+    """Everything about the new object the tier does not allow (limits and pod security)."""
+    found = _replica_problems(request, shape)
+    for at in pod_specs(request.resource, request.obj):
+        found += pod_limit_problems(request.obj or {}, at, shape)
+        found += pod_security_problems(request.obj or {}, at, shape)
+    return found
+
+
+def _refused(request: Request, shape: ClusterShape, found: list[str]) -> Verdict:
+    listed = "; ".join(found)
+    return deny(f"{request.kind} {request.name!r} in namespace {request.namespace!r} is outside tier "
+                f"{shape.tier!r}: {listed}")
+
+
+def needs_usage(request: Request, shape: ClusterShape) -> bool:
+    """Does ``validate`` need the namespace's clusters to decide (it may add clusters or workers)?"""
+    if not _applies(request) or request.operation == "DELETE" or _unchanged(request):
+        return False
+    if request.resource == "daskjobs":
+        return request.operation == "CREATE"
+    return not is_managed(request, shape)
+
+
+def validate(request: Request, shape: ClusterShape, trust: Trust, usage: Usage | None = None) -> Verdict:
+    """Allow, or refuse naming the field, the tier, the limit and the fix."""
+    if not _applies(request):
+        return ALLOW
+    refusal = protection(request, shape, trust)
+    if refusal is not None:
+        return refusal
+    if request.operation == "DELETE" or trust.is_controller(request.caller) or _unchanged(request):
+        return ALLOW
+    found = problems(request, shape)
+    if found:
+        return _refused(request, shape, found)
+    if usage is not None and needs_usage(request, shape):
+        problem = usage_problem(request, shape, usage)
+        if problem:
+            return deny(problem)
+    return ALLOW
+
+
+def mutate(request: Request, shape: ClusterShape) -> Verdict:
+    """Fill every container's missing requests and limits from the tier (creates, and updates that
+    change the spec); ``patched`` is the whole object when anything was filled."""
+    if not _applies(request) or request.operation == "DELETE" or request.subresource or _unchanged(request):
+        return ALLOW
+    obj: dict[str, Any] = copy.deepcopy(dict(request.obj or {}))
+    changed = [at.where for at in pod_specs(request.resource, obj) if fill_pod(obj, at, shape)]
+    if not changed:
+        return ALLOW
+    note = (f"dask-kubeflow filled missing resource requests/limits from tier {shape.tier!r} in "
+            f"{', '.join(changed)}")
+    return Verdict(True, patched=obj, warnings=(note,))
+
+
+def is_dask_request(review: Mapping[str, Any]) -> bool:
+    resource = (review.get("request", review).get("resource") or {})
+    return resource.get("group") == "kubernetes.dask.org" and resource.get("resource") in DASK_RESOURCES
