@@ -104,6 +104,7 @@ def demo(
     if layout not in LAYOUTS:
         raise fail(f"--layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     try:
+        from ..demo._extra import MissingExtra
         from ..demo.progress import ProgressDisplay
         from ..demo.suite import DifferentResults
     except ImportError as err:  # MissingExtra says what to install
@@ -119,6 +120,6 @@ def demo(
         paths = _corpus(client, corpus, documents, shards, seed, scratch)
         try:
             rows, summaries = _run(client, paths, ProgressDisplay(console), policy, top, compare)
-        except DifferentResults as err:
+        except (DifferentResults, MissingExtra) as err:  # MissingExtra: raised on a worker without the extra
             raise fail(str(err)) from None
     _print_results(rows, summaries, synthetic=not corpus)
