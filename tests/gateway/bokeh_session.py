@@ -41,9 +41,12 @@ async def open_session(
     http: aiohttp.ClientSession, base: str, prefix: str, headers: dict[str, str] | None = None,
     page: str = "status",
 ) -> aiohttp.ClientWebSocketResponse:
-    """What a browser tab does: GET ``<prefix>/<page>``, then connect its websocket."""
+    """What a browser tab does: GET ``<prefix>/<page>``, then connect its websocket. With ``headers``
+    (an identity: through the gateway) the handshake carries ``Origin: <base>`` as a browser's
+    would; without (straight to the scheduler) no Origin, as from a non-browser client."""
     token = await fetch_token(http, f"{base}{prefix}/{page}", headers)
-    return await connect(http, f"{base}{prefix}/{page}/ws", token, headers)
+    ws_headers = None if headers is None else {"Origin": base, **headers}
+    return await connect(http, f"{base}{prefix}/{page}/ws", token, ws_headers)
 
 
 async def receive_message(ws: aiohttp.ClientWebSocketResponse) -> tuple[dict, dict, dict]:

@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dask_kubeflow.kube.names import BOKEH_WEBSOCKET_ORIGINS_VALUE, ENV_BOKEH_WEBSOCKET_ORIGINS
+
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
@@ -79,7 +81,8 @@ def _wait_for(condition, what: str, processes: list[subprocess.Popen], deadline:
 def start_local_dask(namespace: str, cluster: str, *, workers: int = 1, log_dir: Path | None = None) -> LocalDask:
     """Start ``dask scheduler --dashboard-prefix /dask/<ns>/<cluster>`` and ``workers`` workers."""
     dask = LocalDask(namespace, cluster, free_port(), free_port())
-    env = {**os.environ}
+    # As render configures schedulers: Bokeh accepts websockets only with the gateway's Origin.
+    env = {**os.environ, ENV_BOKEH_WEBSOCKET_ORIGINS: BOKEH_WEBSOCKET_ORIGINS_VALUE}
 
     def output(name: str):
         if log_dir is None:

@@ -66,7 +66,7 @@ async def test_websocket_round_trip_and_teardown_when_the_browser_vanishes(
     await until(no_upstream, "earlier connections to the scheduler to close")
     browser = aiohttp.ClientSession()
     try:
-        ws = await connect(browser, f"{gateway.url}{PREFIX}/status/ws", token, HEADERS)
+        ws = await connect(browser, f"{gateway.url}{PREFIX}/status/ws", token, {**HEADERS, "Origin": gateway.url})
         assert ws.protocol == "bokeh"
         info = await server_info(ws)  # browser -> gateway -> scheduler -> gateway -> browser
         assert "bokeh" in info["version_info"]

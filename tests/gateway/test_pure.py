@@ -8,7 +8,9 @@ import pytest
 
 from dask_kubeflow.gateway.clusters_page import SchedulerStats, cluster_rows, render_clusters_page
 from dask_kubeflow.gateway.config import ConfigError, GatewayConfig, config_from_env
-from dask_kubeflow.gateway.proxy import downstream_response_headers, upstream_request_headers
+from dask_kubeflow.gateway.browser import normalise_origin, origin_refusal
+from dask_kubeflow.gateway.headers import downstream_response_headers, upstream_request_headers
+from dask_kubeflow.gateway.limits import ConnectionLimits, OverLimit
 from dask_kubeflow.gateway.trust import identify, xfcc_peer_uris
 from dask_kubeflow.gateway.upstream import dashboard_port, in_cluster_resolver, served_prefix
 from dask_kubeflow.kube.names import is_dns_label
@@ -93,11 +95,13 @@ class TestConfig:
 
 
 class TestUpstream:
-    def test_in_cluster_address_uses_the_named_dashboard_port(self):
+    def test_in_cluster_address_comes_from_namespace_and_name_only(self):
         resolve = in_cluster_resolver("cluster.local")
+        # The manifest's own port is what its editor wrote: shown, never connected to.
         assert resolve("alice", "dask-cluster", daskcluster("dask-cluster", port=8788)) == (
-            "http://dask-cluster-scheduler.alice.svc.cluster.local:8788"
+            "http://dask-cluster-scheduler.alice.svc.cluster.local:8787"
         )
+        assert dashboard_port(daskcluster("c", port=8788)) == 8788
         assert dashboard_port(daskcluster("c")) == 8787
 
     def test_served_prefix(self):
@@ -127,20 +131,66 @@ class TestHeaders:
             "Host": "kubeflow.example.com",
             "Accept-Encoding": "gzip",
         }
-        out = upstream_request_headers(headers, GatewayConfig(), peer="127.0.0.6", scheme="https",
-                                       host="kubeflow.example.com")
-        assert {k.lower() for k in out} == {"accept-encoding", "x-forwarded-for", "x-forwarded-proto",
-                                            "x-forwarded-host"}
-        assert out["X-Forwarded-Host"] == "kubeflow.example.com" and out["X-Forwarded-For"] == "127.0.0.6"
+        out = upstream_request_headers(headers, scheme="https", host="kubeflow.example.com")
+        assert {k.lower() for k in out} == {"accept-encoding", "x-forwarded-proto", "x-forwarded-host"}
+        assert out["X-Forwarded-Host"] == "kubeflow.example.com"
+        ws = upstream_request_headers({**headers, "Origin": "https://evil.example"}, scheme="https",
+                                      host="kubeflow.example.com", websocket=True)
+        assert ws["Origin"] == "http://dask-kubeflow-gateway"
 
     def test_scheduler_cookies_are_dropped_and_redirects_made_relative(self):
         base = "http://c-scheduler.alice.svc.cluster.local:8787"
         out = downstream_response_headers(
             {"Set-Cookie": "a=b", "Location": f"{base}/dask/alice/c/status",
-             "Transfer-Encoding": "chunked", "Content-Type": "text/html"},
+             "Transfer-Encoding": "chunked", "Content-Type": "text/html", "X-Frame-Options": "ALLOWALL"},
             base,
+            {"X-Frame-Options": "SAMEORIGIN"},
         )
-        assert dict(out) == {"Location": "/dask/alice/c/status", "Content-Type": "text/html"}
+        assert dict(out) == {"Location": "/dask/alice/c/status", "Content-Type": "text/html",
+                             "X-Frame-Options": "SAMEORIGIN"}
+        for elsewhere in ("https://evil.example/x", "//evil.example/x", "javascript:alert(1)"):
+            assert "Location" not in downstream_response_headers({"Location": elsewhere}, base, {})
+
+
+class TestBrowser:
+    @pytest.mark.parametrize("origin, normal", [
+        ("https://Kubeflow.Example.com", "https://kubeflow.example.com"),
+        ("https://kubeflow.example.com:443", "https://kubeflow.example.com"),
+        ("http://kubeflow.example.com:8080", "http://kubeflow.example.com:8080"),
+        ("null", None), ("https://a@kubeflow.example.com", None), ("https://kubeflow.example.com/x", None),
+        ("ftp://kubeflow.example.com", None), ("", None), (" https://kubeflow.example.com", None),
+    ])
+    def test_origins_are_normalised_or_refused(self, origin, normal):
+        assert normalise_origin(origin) == normal
+
+    def test_same_host_by_default_configured_origins_otherwise(self):
+        default, configured = GatewayConfig(), GatewayConfig(allowed_origins=("https://kubeflow.example.com",))
+        assert origin_refusal("https://kubeflow.example.com", "kubeflow.example.com", default) is None
+        assert origin_refusal("https://kubeflow.example.com", "kubeflow.example.com:443", default) is None
+        assert "another site" in origin_refusal("https://kubeflow.example.com.evil.example", "kubeflow.example.com", default)
+        assert "no Origin" in origin_refusal(None, "kubeflow.example.com", default)
+        assert origin_refusal("https://kubeflow.example.com", "anything", configured) is None
+        assert "not one of the allowed" in origin_refusal("https://other.example.com", "other.example.com", configured)
+
+    def test_a_bad_allowed_origin_names_the_fix(self):
+        with pytest.raises(ConfigError, match="scheme://host"):
+            GatewayConfig(allowed_origins=("kubeflow.example.com",))
+
+
+class TestLimits:
+    def test_per_user_then_global_caps_and_release(self):
+        limits = ConnectionLimits(per_user=2, total=3)
+        with limits.slot("a"), limits.slot("a"):
+            with pytest.raises(OverLimit) as mine:
+                with limits.slot("a"):
+                    pass
+            assert mine.value.status == 429
+            with limits.slot("b"):
+                with pytest.raises(OverLimit) as everyone:
+                    with limits.slot("c"):
+                        pass
+                assert everyone.value.status == 503
+        assert limits.held() == 0 and limits.held("a") == 0
 
 
 class TestClustersPage:

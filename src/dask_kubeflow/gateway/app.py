@@ -16,14 +16,16 @@ from ..kube.names import DASHBOARD_ROOT
 from . import pages
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
+from .browser import origin_refusal, request_host, security_headers
 from .clusters_page import cluster_rows, render_clusters_page, render_pick_namespace
 from .config import GatewayConfig
 from .kube import Directory, Kr8sDirectory
 from .metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from .proxy import UpstreamUnavailable, is_websocket_upgrade, proxy_http, proxy_websocket
+from .limits import ConnectionLimits, OverLimit
+from .proxy import UpstreamUnavailable, has_body, is_websocket_upgrade, proxy_http, proxy_websocket
 from .scheduler_stats import fetch_stats
-from .trust import Identity, identify
-from .upstream import UpstreamResolver, in_cluster_resolver
+from .trust import Identity, identify, peer_is_trusted
+from .upstream import UpstreamResolver, in_cluster_resolver, served_behind_gateway
 
 log = logging.getLogger("dask_kubeflow.gateway")
 
@@ -33,13 +35,6 @@ INDEX = f"{DASHBOARD_ROOT}/"  # the "Dask clusters" page; dashboards live at IND
 # contributors from the scheduler's mutating HTTP API (e.g. POST <prefix>/api/v1/retire_workers).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
-PAGE_HEADERS = {
-    # Readable inside the Kubeflow central dashboard's iframe (same origin), nowhere else.
-    "Content-Security-Policy": "frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 
 
 @dataclass
@@ -54,18 +49,23 @@ class Gateway:
     gatekeeper: Gatekeeper | None = None
     proxy_session: aiohttp.ClientSession | None = None
     stats_session: aiohttp.ClientSession | None = None
+    limits: ConnectionLimits | None = None
 
     async def start(self) -> None:
         if self.directory is None:
             self.directory = await Kr8sDirectory.connect(self.kubeconfig)
         self.gatekeeper = Gatekeeper(self.directory, self.config)
+        self.limits = ConnectionLimits(self.config.max_connections_per_user, self.config.max_upstream_connections)
         self.proxy_session = aiohttp.ClientSession(
             auto_decompress=False,  # pass compressed bodies through untouched
             cookie_jar=aiohttp.DummyCookieJar(),  # one shared session: never keep a user's cookies
-            connector=aiohttp.TCPConnector(limit=0),  # every open dashboard holds a websocket
+            # ConnectionLimits refuses beyond the cap; the connector's limit is only a backstop.
+            connector=aiohttp.TCPConnector(limit=self.config.max_upstream_connections + 16),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.config.upstream_connect_timeout),
         )
-        self.stats_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        self.stats_session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=64)
+        )
 
     async def stop(self) -> None:
         for session in (self.proxy_session, self.stats_session):
@@ -80,7 +80,8 @@ _KUBERNETES_ERRORS = (KubeError, *API_ERRORS)
 
 
 def _page(html: str, status: int = 200) -> web.Response:
-    return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
+    # The framing and sniffing headers are added to every response by the ``secure`` middleware.
+    return web.Response(text=html, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def _identify(request: web.Request, gateway: Gateway) -> Identity:
@@ -181,6 +182,9 @@ async def clusters_index(request: web.Request) -> web.Response:
     except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
     assert gateway.stats_session is not None
+    # Only clusters serving under their gateway prefix are asked, at the address derived from their
+    # namespace and name (upstream.py): the manifest's contents never choose what is fetched.
+    served = [c for c in clusters if served_behind_gateway(namespace, c["metadata"]["name"], c)]
     answers = await asyncio.gather(
         *(
             fetch_stats(
@@ -190,17 +194,42 @@ async def clusters_index(request: web.Request) -> web.Response:
                 c,
                 gateway.config.stats_timeout,
             )
-            for c in clusters
+            for c in served
         )
     )
-    stats = {c["metadata"]["name"]: s for c, s in zip(clusters, answers)}
+    stats = {c["metadata"]["name"]: s for c, s in zip(served, answers)}
     rows = cluster_rows(namespace, clusters, autoscalers, stats)
     return _page(render_clusters_page(namespace, identity.user, rows))
 
 
+def _browser_refusal(request: web.Request, gateway: Gateway, identity: Identity) -> web.Response | None:
+    """A request the dashboard never makes (a body, another method, a cross-site websocket): the
+    page refusing it, or ``None`` to proxy it."""
+    if request.method not in READ_ONLY_METHODS:
+        return _page(pages.read_only_page(identity.user, request.method), 405)
+    if has_body(request):
+        if request.transport is not None:
+            request.transport.pause_reading()  # never read the body; the connection is closed
+        response = _page(pages.message_page(identity.user, "Request refused", [
+            "The dashboard's requests carry no body; this one did, so it was not forwarded."]), 400)
+        response.force_close()
+        return response
+    if is_websocket_upgrade(request):
+        host = request_host(request.headers, request.host, peer_is_trusted(request.remote, gateway.config))
+        refused = origin_refusal(request.headers.get("Origin"), host, gateway.config)
+        if refused is not None:
+            log.warning("refused a dashboard websocket for %s: %s (a page on another site may be "
+                        "trying to use their login; if this is your Kubeflow host, add it with "
+                        "--allowed-origin)", identity.user, refused)
+            return _page(pages.message_page(identity.user, "Connection refused", [
+                f"This dashboard connection was refused: {refused}.",
+                "Open the dashboard from the Kubeflow central dashboard or its own address."]), 403)
+    return None
+
+
 async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY]
-    assert gateway.gatekeeper is not None
+    assert gateway.gatekeeper is not None and gateway.limits is not None
     namespace, name = request.match_info["namespace"], request.match_info["cluster"]
     request[TARGET_KEY] = (namespace, name)
     identity = _identify(request, gateway)
@@ -210,19 +239,44 @@ async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
             return await _refusal(gateway, verdict)
     except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
-    assert verdict.cluster is not None and gateway.proxy_session is not None
-    if request.method not in READ_ONLY_METHODS:
-        return _page(pages.read_only_page(identity.user, request.method), 405)
+    assert verdict.cluster is not None and identity.user is not None
+    refusal = _browser_refusal(request, gateway, identity)
+    if refusal is not None:
+        return refusal
+    try:
+        with gateway.limits.slot(identity.user):
+            return await _forward(request, gateway, verdict)
+    except OverLimit as exc:
+        log.warning("refused a dashboard connection: %s", exc.reason)
+        return _page(pages.message_page(identity.user, "Too many connections", [
+            f"This dashboard connection was refused: {exc.reason}.",
+            "Close dashboard tabs or panes you no longer need, then reload."]), exc.status)
+
+
+async def _forward(request: web.Request, gateway: Gateway, verdict: Verdict) -> web.StreamResponse:
+    assert gateway.proxy_session is not None and verdict.cluster is not None and verdict.cluster_name
+    namespace, name = verdict.namespace, verdict.cluster_name
     base = gateway.resolver(namespace, name, verdict.cluster)
     try:
         if is_websocket_upgrade(request):
             return await proxy_websocket(request, gateway.proxy_session, base, gateway.config, gateway.metrics)
-        return await proxy_http(request, gateway.proxy_session, base, gateway.config, gateway.metrics)
+        return await proxy_http(request, gateway.proxy_session, base, gateway.config, gateway.metrics,
+                                security_headers(gateway.config))
     except UpstreamUnavailable as exc:
         gateway.metrics.upstream_errors.labels("dashboard").inc()
         log.warning("dashboard of %s/%s at %s unavailable: %s", namespace, name, base, exc.reason)
         phase = (verdict.cluster.get("status") or {}).get("phase") or "Unknown"
-        return _page(pages.upstream_unavailable_page(identity.user, namespace, name, phase), 502)
+        return _page(pages.upstream_unavailable_page(verdict.identity.user, namespace, name, phase), 502)
+
+
+@web.middleware
+async def secure(request: web.Request, handler) -> web.StreamResponse:
+    """Framing, sniffing and referrer rules on every response not already sent (proxied responses
+    carry them from ``proxy_http``)."""
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.update(security_headers(request.app[GATEWAY].config))
+    return response
 
 
 @web.middleware
@@ -262,7 +316,7 @@ def make_app(
         directory=directory,
         kubeconfig=kubeconfig,
     )
-    app = web.Application(middlewares=[measure])
+    app = web.Application(middlewares=[measure, secure], client_max_size=64 * 1024)
     app[GATEWAY] = gateway
 
     async def lifecycle(app: web.Application):

@@ -10,7 +10,7 @@ from dask.utils import format_bytes
 
 from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, gateway_prefix
 from .pages import render
-from .upstream import served_prefix
+from .upstream import served_behind_gateway
 
 
 @dataclass(frozen=True)
@@ -60,16 +60,16 @@ def cluster_row(
     else:  # no autoscaler: the worker group is held at spec.worker.replicas
         low = high = cluster.get("spec", {}).get("worker", {}).get("replicas")
     expected = gateway_prefix(namespace, name)
-    prefix = served_prefix(dict(cluster))
     notes = []
     url: str | None = f"{expected}/status"
-    if prefix is not None and prefix.rstrip("/") != expected:
+    if not served_behind_gateway(namespace, name, dict(cluster)):
         url = None
         notes.append(
-            f"Its scheduler does not serve the dashboard under {expected}, so it cannot be opened "
-            f"here; start the scheduler with --dashboard-prefix {expected}."
+            f"Dashboard not served behind the gateway: its scheduler does not serve it under "
+            f"{expected}, so it cannot be opened (or counted) here; start the scheduler with "
+            f"--dashboard-prefix {expected}."
         )
-    if stats is None:
+    elif stats is None:
         notes.append("The scheduler is not answering (starting, stopped or unreachable).")
     return ClusterRow(
         name=name,

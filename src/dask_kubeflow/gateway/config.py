@@ -50,7 +50,24 @@ class GatewayConfig:
     kubernetes_timeout: float = 10.0
     stats_timeout: float = 2.0
     cluster_domain: str = "cluster.local"
-    max_websocket_message: int = 64 * 1024 * 1024
+    # Origins (scheme://host[:port]) whose pages may open dashboard websockets and frame dashboards,
+    # e.g. https://kubeflow.example.com. Empty: the host the request was sent to (its Host header,
+    # or X-Forwarded-Host from a trusted proxy), i.e. pages of the Kubeflow host itself.
+    allowed_origins: tuple[str, ...] = ()
+    # Largest websocket message per direction. Bokeh clients send events and small document
+    # patches; the scheduler sends documents and data columns (a big task graph is a few MiB).
+    # A message is refused (close 1009) from its frame header on, never buffered whole.
+    max_message_to_scheduler: int = 1024 * 1024
+    max_message_to_browser: int = 8 * 1024 * 1024
+    # Concurrent upstream connections (HTTP requests in flight + open websockets): refused with
+    # 429 beyond the per-user cap, 503 beyond the global one.
+    max_connections_per_user: int = 32
+    max_upstream_connections: int = 512
+    # A client must send a request's headers within this time (slowloris), and accept each chunk of
+    # a response within client_write_timeout; an idle keep-alive connection closes after this too.
+    client_header_timeout: float = 60.0
+    client_write_timeout: float = 60.0
+    websocket_heartbeat: float = 30.0
 
     def __post_init__(self) -> None:
         # Accept CIDR strings too (programmatic use); store networks.
@@ -60,6 +77,7 @@ class GatewayConfig:
         )
         object.__setattr__(self, "trusted_proxies", networks)
         object.__setattr__(self, "trusted_principals", tuple(self.trusted_principals))
+        object.__setattr__(self, "allowed_origins", tuple(_origin_setting(o) for o in self.allowed_origins))
         if not self.userid_header.strip():
             raise ConfigError("userid header is empty; set --userid-header / USERID_HEADER, e.g. kubeflow-userid")
         if not 0 < self.port < 65536:
@@ -67,6 +85,24 @@ class GatewayConfig:
         for name in ("auth_cache_seconds", "cluster_cache_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} is {getattr(self, name)}; use 0 (no cache) or more seconds")
+        for name in ("max_message_to_scheduler", "max_message_to_browser", "max_connections_per_user",
+                     "max_upstream_connections", "client_header_timeout", "client_write_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} is {getattr(self, name)}; it bounds what one user can hold, "
+                                  f"so it must be a positive number")
+
+
+def _origin_setting(origin: str) -> str:
+    """One allowed origin, normalised (lowercase, default port dropped); a bad one names the fix."""
+    from .browser import normalise_origin
+
+    normal = normalise_origin(origin)
+    if normal is None:
+        raise ConfigError(
+            f"allowed origin {origin!r} is not an origin; write scheme://host[:port] like "
+            f"https://kubeflow.example.com (--allowed-origin / {ENV_PREFIX}ALLOWED_ORIGINS)"
+        )
+    return normal
 
 
 def parse_networks(text: str, setting: str) -> tuple[IPNetwork, ...]:
@@ -109,6 +145,8 @@ def config_from_env(env: Mapping[str, str] | None = None, **overrides: object) -
                 values[key.lower()] = conv(env[name])
             except ValueError:
                 raise ConfigError(f"{name}={env[name]!r} is not a number; set it to e.g. 30") from None
+    if f"{ENV_PREFIX}ALLOWED_ORIGINS" in env:
+        values["allowed_origins"] = parse_list(env[f"{ENV_PREFIX}ALLOWED_ORIGINS"])
     if f"{ENV_PREFIX}CLUSTER_DOMAIN" in env:
         values["cluster_domain"] = env[f"{ENV_PREFIX}CLUSTER_DOMAIN"]
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -120,3 +120,8 @@ def read_only_page(user: str | None, method: str) -> str:
             "in the namespace, e.g. client.retire_workers(...).",
         ],
     )
+
+
+def message_page(user: str | None, heading: str, lines: list[str]) -> str:
+    """A short refusal page (body on a GET, cross-site websocket, too many connections)."""
+    return render("message.html", title=heading, heading=heading, user=user, lines=lines)

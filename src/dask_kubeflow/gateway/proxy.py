@@ -4,10 +4,11 @@ The path is forwarded unchanged: the scheduler runs with ``--dashboard-prefix /d
 and Bokeh's asset URLs are absolute. Bodies are streamed chunk by chunk and websocket messages one
 at a time; when either side goes away the other connection is closed.
 
-Headers that identify the user to Kubeflow (cookies, Authorization, the identity header, the
-sidecar's client-cert header) are not passed on: the scheduler runs code its namespace's users
-control, and must not see credentials of other users who open its dashboard. ``Set-Cookie`` from
-the scheduler is dropped for the same reason (it would land on the Kubeflow domain).
+Which headers cross is decided in ``headers.py`` (allow-lists both ways). What one connection may
+hold is bounded: websocket messages by ``max_message_to_scheduler`` / ``max_message_to_browser``
+(refused from the frame header on, close code 1009), response chunks by the socket buffers (each
+write waits for the browser, at most ``client_write_timeout``), request bodies not at all — the
+dashboard's GETs have none, so a request with one is refused.
 """
 
 from __future__ import annotations
@@ -19,39 +20,13 @@ from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
 from yarl import URL
 
 from .config import GatewayConfig
+from .headers import downstream_response_headers, upstream_request_headers
 from .metrics import GatewayMetrics
-from .trust import XFCC_HEADER
 
 log = logging.getLogger(__name__)
-
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_PRIVATE_REQUEST = frozenset({"host", "cookie", "authorization", XFCC_HEADER.lower()})
-_WEBSOCKET_HANDSHAKE = frozenset(
-    {
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-        "sec-websocket-accept",
-        "content-length",
-    }
-)
 
 
 class UpstreamUnavailable(Exception):
@@ -67,39 +42,9 @@ def _connection_tokens(headers: Mapping[str, str]) -> set[str]:
     return {token.strip().lower() for token in value.split(",") if token.strip()}
 
 
-def upstream_request_headers(
-    headers: Mapping[str, str],
-    config: GatewayConfig,
-    *,
-    peer: str | None,
-    scheme: str,
-    host: str,
-) -> CIMultiDict[str]:
-    """The browser's headers as the scheduler should see them (pure)."""
-    drop = HOP_BY_HOP | _PRIVATE_REQUEST | _connection_tokens(headers) | {config.userid_header.lower()}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in drop:
-            out.add(name, value)
-    forwarded_for = headers.get("X-Forwarded-For")
-    if peer:
-        out["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
-    out.setdefault("X-Forwarded-Proto", scheme)
-    out.setdefault("X-Forwarded-Host", host)
-    return out
-
-
-def downstream_response_headers(headers: Mapping[str, str], upstream_base: str) -> CIMultiDict[str]:
-    """The scheduler's response headers as the browser should see them (pure)."""
-    drop = HOP_BY_HOP | _connection_tokens(headers) | {"set-cookie"}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() in drop:
-            continue
-        if name.lower() == "location" and value.startswith(upstream_base):
-            value = value[len(upstream_base):] or "/"
-        out.add(name, value)
-    return out
+def has_body(request: web.Request) -> bool:
+    """A request that says it carries a body (the dashboard's GETs never do)."""
+    return request.body_exists or "Transfer-Encoding" in request.headers
 
 
 def is_websocket_upgrade(request: web.Request) -> bool:
@@ -120,18 +65,15 @@ async def proxy_http(
     upstream_base: str,
     config: GatewayConfig,
     metrics: GatewayMetrics,
+    own_headers: Mapping[str, str],
 ) -> web.StreamResponse:
-    """Send the request upstream and stream the answer back as it arrives."""
-    headers = upstream_request_headers(
-        request.headers, config, peer=request.remote, scheme=request.scheme, host=request.host
-    )
-    body = request.content if request.body_exists else None
+    """Send the request upstream (without a body) and stream the answer back as it arrives."""
+    headers = upstream_request_headers(request.headers, scheme=request.scheme, host=request.host)
     try:
         upstream = await session.request(
             request.method,
             upstream_url(upstream_base, request),
             headers=headers,
-            data=body,
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(
                 total=None,
@@ -142,14 +84,17 @@ async def proxy_http(
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
         raise UpstreamUnavailable(f"{type(exc).__name__}: {exc}") from exc
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    response.headers.update(downstream_response_headers(upstream.headers, upstream_base))
+    response.headers.update(downstream_response_headers(upstream.headers, upstream_base, own_headers))
     try:
         await response.prepare(request)
         async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+            async with asyncio.timeout(config.client_write_timeout):  # a browser that stopped reading
+                await response.write(chunk)
         await response.write_eof()
-    except ConnectionResetError:
-        log.debug("browser went away during %s; dropping the scheduler connection", request.path)
+    except (ConnectionResetError, TimeoutError):
+        log.debug("browser went away or stalled during %s; dropping both connections", request.path)
+        if request.transport is not None:
+            request.transport.close()
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         # Headers are sent: no error page is possible any more; cut the browser's connection too.
         metrics.upstream_errors.labels("dashboard").inc()
@@ -173,12 +118,7 @@ async def proxy_websocket(
     metrics: GatewayMetrics,
 ) -> web.StreamResponse:
     """Open the scheduler's websocket first (so its chosen subprotocol is known), then the browser's."""
-    headers = upstream_request_headers(
-        request.headers, config, peer=request.remote, scheme=request.scheme, host=request.host
-    )
-    for name in list(headers):
-        if name.lower() in _WEBSOCKET_HANDSHAKE:
-            del headers[name]
+    headers = upstream_request_headers(request.headers, scheme=request.scheme, host=request.host, websocket=True)
     offered = [
         p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
     ]
@@ -187,7 +127,7 @@ async def proxy_websocket(
             upstream_url(upstream_base, request),
             protocols=offered,
             headers=headers,
-            max_msg_size=config.max_websocket_message,
+            max_msg_size=config.max_message_to_browser,
             autoping=True,
         )
     except aiohttp.WSServerHandshakeError as exc:
@@ -197,8 +137,9 @@ async def proxy_websocket(
 
     browser = web.WebSocketResponse(
         protocols=(upstream.protocol,) if upstream.protocol else (),
-        max_msg_size=config.max_websocket_message,
+        max_msg_size=config.max_message_to_scheduler,
         autoping=True,
+        heartbeat=config.websocket_heartbeat,  # a vanished browser is noticed and its slot freed
     )
     try:
         await browser.prepare(request)
@@ -207,7 +148,7 @@ async def proxy_websocket(
         raise
     metrics.open_websockets.inc()
     try:
-        await _pump_both(browser, upstream, metrics)
+        await _pump_both(browser, upstream, metrics, config.client_write_timeout)
     finally:
         metrics.open_websockets.dec()
         await asyncio.gather(upstream.close(), browser.close(), return_exceptions=True)
@@ -236,17 +177,21 @@ async def _pump(
     source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     counter,
+    write_timeout: float,
 ) -> None:
+    """Pass messages one at a time: the next is read only once the previous one is written, so a
+    slow reader holds back its sender (and at most one message per direction is in memory)."""
     from_scheduler = isinstance(source, aiohttp.ClientWebSocketResponse)
     async for message in source:
         if from_scheduler:
             ack_now(source)
-        if message.type is WSMsgType.TEXT:
-            await sink.send_str(message.data)
-        elif message.type is WSMsgType.BINARY:
-            await sink.send_bytes(message.data)
-        else:  # CLOSE / ERROR end the conversation
-            break
+        async with asyncio.timeout(write_timeout):
+            if message.type is WSMsgType.TEXT:
+                await sink.send_str(message.data)
+            elif message.type is WSMsgType.BINARY:
+                await sink.send_bytes(message.data)
+            else:  # CLOSE / ERROR (e.g. 1009 message too big) end the conversation
+                break
         counter.inc()
     await sink.close(code=source.close_code or aiohttp.WSCloseCode.OK)
 
@@ -255,13 +200,14 @@ async def _pump_both(
     browser: web.WebSocketResponse,
     upstream: aiohttp.ClientWebSocketResponse,
     metrics: GatewayMetrics,
+    write_timeout: float,
 ) -> None:
     tasks = [
         asyncio.ensure_future(
-            _pump(upstream, browser, metrics.websocket_messages.labels("to_browser"))
+            _pump(upstream, browser, metrics.websocket_messages.labels("to_browser"), write_timeout)
         ),
         asyncio.ensure_future(
-            _pump(browser, upstream, metrics.websocket_messages.labels("to_scheduler"))
+            _pump(browser, upstream, metrics.websocket_messages.labels("to_scheduler"), write_timeout)
         ),
     ]
     try:

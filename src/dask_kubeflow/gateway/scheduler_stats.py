@@ -1,12 +1,16 @@
 """Ask a scheduler's HTTP JSON endpoints how big and how busy its cluster is (I/O edge).
 
-Uses the same upstream resolution as the proxy; an unreachable or slow scheduler yields ``None``
-so one broken cluster never breaks the page.
+The URL is ``<resolver base><gateway_prefix(ns, name)>/json/...`` — derived from namespace and name
+only, as the proxy's; the caller fetches only clusters ``served_behind_gateway``. Redirects are not
+followed, answers are read up to ``MAX_STATS_BYTES`` within the timeout, and anything unexpected
+(unreachable, slow, not 200, not the JSON shape) yields ``None``, so one broken or hostile
+scheduler never breaks the page nor makes the gateway fetch anything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -14,28 +18,44 @@ import aiohttp
 
 from ..kube.names import gateway_prefix
 from .clusters_page import SchedulerStats
-from .upstream import served_prefix
 
 log = logging.getLogger(__name__)
 
-
-def stats_from_json(counts: dict[str, Any], identity: dict[str, Any] | None) -> SchedulerStats:
-    """``/json/counts.json`` gives workers, cores and processing tasks; identity gives memory."""
-    memory = None
-    if identity is not None:
-        memory = sum(int(w.get("memory_limit") or 0) for w in (identity.get("workers") or {}).values())
-    return SchedulerStats(
-        workers=int(counts.get("workers", 0)),
-        cores=int(counts.get("cores", 0)),
-        memory_bytes=memory,
-        tasks_in_flight=int(counts.get("processing", 0)),
-    )
+MAX_STATS_BYTES = 1024 * 1024  # counts.json is ~100 bytes; identity.json ~1 KB per worker
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, timeout: float) -> dict[str, Any]:
-    async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-        response.raise_for_status()
-        return await response.json(content_type=None)
+class StatsError(Exception):
+    """The scheduler's answer was not the JSON the page needs."""
+
+
+def stats_from_json(counts: Any, identity: Any) -> SchedulerStats:
+    """``/json/counts.json`` gives workers, cores and processing tasks; identity gives memory.
+    Raises ``StatsError`` for any other shape."""
+    try:
+        memory = None
+        if identity is not None:
+            memory = sum(int(w.get("memory_limit") or 0) for w in (identity.get("workers") or {}).values())
+        return SchedulerStats(
+            workers=int(counts.get("workers", 0)),
+            cores=int(counts.get("cores", 0)),
+            memory_bytes=memory,
+            tasks_in_flight=int(counts.get("processing", 0)),
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise StatsError(f"unexpected JSON: {exc}") from exc
+
+
+async def _get_json(session: aiohttp.ClientSession, url: str, timeout: float) -> Any:
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False) as response:
+        if response.status != 200:
+            raise StatsError(f"answered {response.status}, not 200")
+        body = await response.content.read(MAX_STATS_BYTES + 1)
+        if len(body) > MAX_STATS_BYTES:
+            raise StatsError(f"answer larger than {MAX_STATS_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise StatsError(f"not JSON: {exc}") from exc
 
 
 async def fetch_stats(
@@ -48,10 +68,7 @@ async def fetch_stats(
     """Counts are required (no answer: None); identity (for memory) is optional, as the scheduler
     occasionally fails to serialise it while workers come and go."""
     name = cluster["metadata"]["name"]
-    prefix = served_prefix(cluster)
-    if prefix is None:
-        prefix = gateway_prefix(namespace, name)
-    base = upstream_base.rstrip("/") + prefix.rstrip("/")
+    base = upstream_base.rstrip("/") + gateway_prefix(namespace, name)
     counts, identity = await asyncio.gather(
         _get_json(session, f"{base}/json/counts.json", timeout),
         _get_json(session, f"{base}/json/identity.json", timeout),
@@ -63,4 +80,8 @@ async def fetch_stats(
     if isinstance(identity, BaseException):
         log.info("scheduler of %s/%s: no worker memory from %s/json/identity.json: %s", namespace, name, base, identity)
         identity = None
-    return stats_from_json(counts, identity)
+    try:
+        return stats_from_json(counts, identity)
+    except StatsError as exc:
+        log.info("scheduler of %s/%s at %s: %s", namespace, name, base, exc)
+        return None

@@ -13,6 +13,20 @@ from .config import GatewayConfig
 log = logging.getLogger("dask_kubeflow.gateway")
 
 
+def handler_options(config: GatewayConfig) -> dict[str, object]:
+    """Options of aiohttp's connection handler (tests and benchmarks use them too, so they run what
+    production runs). aiohttp closes a connection that has not delivered a complete request within
+    ``keepalive_timeout`` of opening or of its last response: that bounds slow headers (slowloris)
+    and idle keep-alive connections alike. Header sizes keep aiohttp's bounds (8 KiB a line, 128
+    headers)."""
+    return {
+        "keepalive_timeout": config.client_header_timeout,
+        "max_line_size": 8190,
+        "max_field_size": 8190,
+        "max_headers": 128,
+    }
+
+
 def serve(config: GatewayConfig, *, kubeconfig: str | None = None) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -37,4 +51,5 @@ def serve(config: GatewayConfig, *, kubeconfig: str | None = None) -> None:
         access_log=logging.getLogger(ACCESS_LOGGER),
         access_log_class=JsonAccessLogger,
         print=None,
+        **handler_options(config),  # type: ignore[arg-type]
     )

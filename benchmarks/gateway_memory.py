@@ -1,0 +1,198 @@
+"""Benchmark: the dashboard gateway's memory under the starvation attack of issue 11 (item 5).
+
+    .venv/bin/python benchmarks/gateway_memory.py [--clients 4] [--message-mib 60] [--rounds 3]
+
+One user opens ``--clients`` dashboard websockets through the gateway at once and sends one
+``--message-mib`` MiB message on each, ``--rounds`` times. The upstream is a websocket sink on
+loopback that accepts messages of any size (so what is measured is the gateway, not Bokeh's own
+20 MiB limit); the gateway runs in its own process with the production server options, on the
+Kubernetes API emulator. Sampled every 20 ms: the gateway process's RSS. Reported: RSS idle, peak
+during the attack, after it; how each message ended (closed by the gateway with 1009 "message too
+big", or forwarded to the scheduler). Target (issue 11): peak <= 256 MB. Writes
+benchmarks/results/gateway_memory.json. Loops are bounded by the counts above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from tests.gateway.dask_processes import free_port  # noqa: E402
+
+NAMESPACE, CLUSTER, USER = "mallory", "dask-cluster", "mallory@example.com"
+PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
+MiB = 2**20
+
+
+def run_gateway(port: int, kubeconfig: str, upstream: str) -> None:
+    """The gateway process: the real app with the server options `dask-kubeflow gateway` uses."""
+    import logging
+
+    from dask_kubeflow.gateway import GatewayConfig, make_app
+
+    try:
+        from dask_kubeflow.gateway.server import handler_options
+    except ImportError:  # the build before issue 11
+        def handler_options(config):
+            return {}
+
+    logging.basicConfig(level=logging.WARNING)
+    config = GatewayConfig(host="127.0.0.1", port=port)
+    app = make_app(config, kubeconfig=kubeconfig, resolver=lambda namespace, name, cluster: upstream)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, **handler_options(config))
+
+
+async def start_sink() -> tuple[web.AppRunner, str, list[int]]:
+    """A scheduler stand-in: accepts any websocket message, records its size, answers "ack"."""
+    received: list[int] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                received.append(len(message.data))
+                await ws.send_str("ack")
+        return ws
+
+    app = web.Application()
+    app.router.add_get(PREFIX + "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}", received
+
+
+async def one_message(http: aiohttp.ClientSession, gateway: str, payload: bytes) -> str:
+    """Open a dashboard websocket, send one big message; how it ended."""
+    headers = {"kubeflow-userid": USER, "Origin": gateway}
+    try:
+        ws = await http.ws_connect(f"{gateway}{PREFIX}/status/ws", headers=headers, max_msg_size=0)
+    except aiohttp.WSServerHandshakeError as exc:
+        return f"refused {exc.status}"
+    try:
+        await ws.send_bytes(payload)
+        reply = await asyncio.wait_for(ws.receive(), 120)
+    except (ConnectionError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        return f"broken: {type(exc).__name__}"
+    finally:
+        await ws.close()
+    if reply.type is aiohttp.WSMsgType.TEXT and reply.data == "ack":
+        return "forwarded"
+    return f"closed {ws.close_code}"
+
+
+async def attack(gateway: str, process: psutil.Process, clients: int, size: int, rounds: int) -> dict:
+    payload = b"\0" * size
+    peak = process.memory_info().rss
+    outcomes: list[str] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.ensure_future(sample())
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        for _ in range(rounds):
+            outcomes += await asyncio.gather(*(one_message(http, gateway, payload) for _ in range(clients)))
+    stop.set()
+    await sampler
+    return {"peak_rss_mb": round(peak / 1e6, 1), "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))}}
+
+
+async def prepare_emulator(emulator) -> None:
+    from kr8s.asyncio.objects import Namespace
+
+    from dask_kubeflow.kube.resources import DaskCluster
+    from tests.gateway.conftest import daskcluster_manifest
+
+    await (await Namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).create()
+    await (await DaskCluster(daskcluster_manifest(NAMESPACE, CLUSTER, managed=True))).create()
+    emulator.allow(USER, namespace=NAMESPACE)
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    import os
+
+    from benchmarks.gateway_latency import wait_healthy
+    from tests.harness.emulator import Emulator
+
+    sink, upstream, received = await start_sink()
+    gateway_process = None
+    try:
+        with Emulator() as emulator:
+            os.environ["KUBECONFIG"] = str(emulator.kubeconfig)
+            await prepare_emulator(emulator)
+            port = free_port()
+            gateway_process = multiprocessing.get_context("spawn").Process(
+                target=run_gateway, args=(port, str(emulator.kubeconfig), upstream), daemon=True
+            )
+            gateway_process.start()
+            gateway = f"http://127.0.0.1:{port}"
+            await wait_healthy(gateway, gateway_process)
+            process = psutil.Process(gateway_process.pid)
+            async with aiohttp.ClientSession() as http:  # warm: one small message end to end
+                small = await one_message(http, gateway, b"hello")
+            idle = process.memory_info().rss
+            result = await attack(gateway, process, args.clients, args.message_mib * MiB, args.rounds)
+            after = process.memory_info().rss
+            return {
+                "small_message": small,
+                "rss_idle_mb": round(idle / 1e6, 1),
+                **result,
+                "rss_after_mb": round(after / 1e6, 1),
+                "big_messages_reaching_scheduler": sum(1 for n in received if n >= args.message_mib * MiB),
+                "target_peak_mb": 256,
+            }
+    finally:
+        if gateway_process is not None and gateway_process.is_alive():
+            gateway_process.terminate()
+            gateway_process.join(10)
+        await sink.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent websockets, one message each")
+    parser.add_argument("--message-mib", type=int, default=60, help="size of each message in MiB")
+    parser.add_argument("--rounds", type=int, default=3, help="how many times all clients send")
+    parser.add_argument("--label", default="", help="stored with the result (e.g. 'before issue 11')")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "gateway_memory.json")
+    args = parser.parse_args()
+    started = time.time()
+    results = asyncio.run(main_async(args))
+    results["meta"] = {
+        "label": args.label,
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        "python": platform.python_version(),
+        "cpus": psutil.cpu_count(),
+        "load_average_1m": round(psutil.getloadavg()[0], 2),
+        "seconds": round(time.time() - started, 1),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
