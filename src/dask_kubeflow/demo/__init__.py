@@ -1,6 +1,11 @@
-"""The NLP demo: term and bigram frequencies over a corpus read on the workers.
+"""The NLP demo: the seed's threads-vs-processes point, measured on real words.
 
-Pure-Python tokenizing holds the GIL, so this is the seed's threads-vs-processes question made
-measurable: ``dask-kubeflow demo --compare`` times the same per-document function serially, on
-Dask's threaded and multiprocessing schedulers, and on the distributed cluster.
+Two workloads over the same documents (``workloads.py``): term and bigram counts in pure Python
+(``nlp.py``, ``text.py``: holds the GIL, so processes win) and MinHash near-duplicate sketches in
+NumPy (``sketch.py``: releases the GIL, so threads win). ``corpus.py`` makes an English corpus from
+real word frequencies or reads ``--corpus`` files on the workers; ``run.py`` times a workload
+serially, on Dask's local schedulers and on a distributed cluster; ``suite.py`` runs the demo's
+phases with one progress display (``progress.py``); ``compare.py`` and ``report.py`` say who won.
+Needs the ``demo`` extra: ``pip install 'dask-kubeflow[demo]'``. Layout advice for your own
+function lives in ``dask_kubeflow.advisor``.
 """
