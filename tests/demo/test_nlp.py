@@ -82,3 +82,16 @@ def test_distributed_running_totals_match_the_reference(corpus):
     assert sum(done) == len(corpus)  # the progress display saw every shard
     assert sorted(map(bytes, np.concatenate(sketched.total.rows))) == sorted(map(bytes, signatures(raw)))
     assert sketched.summary.near_duplicate_pairs == near_duplicate_pairs(signatures(raw))
+
+
+def test_merging_totals_recounts_shards_whose_worker_left_and_refuses_double_counts(corpus):
+    import dask_kubeflow.demo.workloads as w
+
+    w.add_to_total(corpus[0], "run", TERMS)
+    w.add_to_total(corpus[1], "run", TERMS)
+    taken = w.take_total("run")
+    assert taken[1] == corpus[:2] and w.take_total("run") is None
+    total = w.merge_totals(TERMS, corpus[:3], taken, None)  # corpus[2]'s worker left with its total
+    assert total == run_serial(corpus[:3], TERMS, keep=True).total
+    with pytest.raises(w.CountedTwice, match="counted on two workers"):
+        w.merge_totals(TERMS, corpus[:2], (Counts(), [corpus[0]]), (Counts(), [corpus[0]]))

@@ -127,7 +127,7 @@ def run_distributed(client: Client, shards: list[str], workload: Workload = TERM
     workers = list(client.scheduler_info(n_workers=-1)["workers"])
     totals = [client.submit(take_total, run_id, workers=[w], allow_other_workers=False, pure=False)
               for w in workers]
-    total = client.submit(merge_totals, workload, *totals, pure=False)
+    total = client.submit(merge_totals, workload, shards, *totals, pure=False)
     summary = client.submit(workload.summarize, total, top, pure=False).result()
     kept = total.result() if keep else None
     del acks, totals

@@ -57,7 +57,7 @@ def prepare() -> None:
 
 
 # -- running totals on a worker ------------------------------------------------------------------
-_totals: dict[str, Any] = {}
+_totals: dict[str, tuple[Any, list[str]]] = {}
 _lock = threading.Lock()
 
 
@@ -66,15 +66,36 @@ def add_to_total(shard: str, run_id: str, workload: Workload) -> str:
     part = workload.count(shard)
     with _lock:
         current = _totals.get(run_id)
-        _totals[run_id] = part if current is None else current.merge(part)  # in place
+        if current is None:
+            _totals[run_id] = (part, [shard])
+        else:
+            current[0].merge(part)  # in place
+            current[1].append(shard)
     return shard
 
 
-def take_total(run_id: str) -> Any | None:
-    """This process's running total of ``run_id`` (None if it counted nothing), forgotten here."""
+def take_total(run_id: str) -> tuple[Any, list[str]] | None:
+    """This process's running total of ``run_id`` and the shards in it (None if it counted nothing)."""
     with _lock:
         return _totals.pop(run_id, None)
 
 
-def merge_totals(workload: Workload, *totals: Any | None) -> Any:
-    return workload.merge(*(t for t in totals if t is not None))
+class CountedTwice(RuntimeError):
+    """A shard is in two workers' totals (a worker thought lost kept running): the result would be wrong."""
+
+
+def merge_totals(workload: Workload, shards: list[str], *taken: tuple[Any, list[str]] | None) -> Any:
+    """Merge the workers' totals; count here any shard whose total left with its worker.
+
+    A worker retired while the run was finishing takes its running total with it (its task results
+    are moved to another worker, so Dask does not recompute them): those shards are counted again.
+    """
+    present = [t for t in taken if t is not None]
+    counted = [shard for _, mine in present for shard in mine]
+    if len(counted) != len(set(counted)):
+        raise CountedTwice("a shard was counted on two workers (one was thought lost but kept running); "
+                           "run the demo again")
+    total = workload.merge(*(t for t, _ in present))
+    for shard in sorted(set(shards) - set(counted)):
+        total.merge(workload.count(shard))
+    return total
