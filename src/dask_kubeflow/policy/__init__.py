@@ -15,7 +15,15 @@ Nothing here talks to the network, and nothing imports kr8s.
 
 from __future__ import annotations
 
-from .loader import POLICY_ENV, PolicyError, PolicyProblem, load_policy, parse_policy, policy_from_env
+from .loader import (
+    POLICY_ENV,
+    PolicyError,
+    PolicyProblem,
+    load_policy,
+    parse_policy,
+    parse_policy_text,
+    policy_from_env,
+)
 from .model import (
     DEFAULT_CLUSTER_NAME,
     DEFAULT_IMAGE,
@@ -54,6 +62,7 @@ __all__ = [
     "WorkerSpec",
     "load_policy",
     "parse_policy",
+    "parse_policy_text",
     "policy_from_env",
     "resolve",
     "DEFAULT_CLUSTER_NAME",

@@ -9,40 +9,21 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from .bounded_yaml import MAX_BYTES, load_yaml
 from .model import Policy, ShapeSettings, Tier
+from .problems import PolicyError, PolicyProblem
 
-__all__ = ["PolicyError", "PolicyProblem", "load_policy", "parse_policy", "policy_from_env", "POLICY_ENV"]
+__all__ = ["PolicyError", "PolicyProblem", "load_policy", "parse_policy", "parse_policy_text", "policy_from_env",
+           "POLICY_ENV"]
 
 POLICY_ENV = "DASK_KUBEFLOW_POLICY"
 
 _TOP_KEYS = {"defaults", "tiers"}
 _TIER_KEYS = {"name", "match"}
-
-
-@dataclass(frozen=True)
-class PolicyProblem:
-    source: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.path}: {self.message}" if self.path else f"{self.source}: {self.message}"
-
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used. Lists every problem; nothing of the file is loaded."""
-
-    def __init__(self, problems: list[PolicyProblem]):
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the policy is invalid ({len(problems)} problem(s)); nothing was loaded:\n{lines}")
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -53,6 +34,19 @@ def _path(loc: tuple[Any, ...]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
+
+
+def _hint(loc: tuple[Any, ...]) -> str:
+    """The fix for a mapping or list where one value belongs."""
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if last == "name":
+        return "; a tier name is one word such as gpu"
+    return "; write one value here (check the indentation)" if last else ""
 
 
 def _problems(err: ValidationError, source: str, prefix: str) -> list[PolicyProblem]:
@@ -67,8 +61,10 @@ def _problems(err: ValidationError, source: str, prefix: str) -> list[PolicyProb
             message = "unknown key; check its spelling against deploy/policy.example.yaml"
         elif item["type"] == "missing":
             message = "required key is missing"
-        elif not item["type"].startswith("value_error") and not isinstance(item.get("input"), (dict, list)):
-            message = f"{message} (got {item.get('input')!r})"
+        elif isinstance(item.get("input"), (dict, list)) and not item["type"].startswith("value_error"):
+            message = f"{message} (got a {'mapping' if isinstance(item['input'], dict) else 'list'}{_hint(loc)})"
+        elif not item["type"].startswith("value_error"):
+            message = f"{message} (got {_short(item.get('input'))})"
         problems.append(PolicyProblem(source, full, message))
     return problems
 
@@ -166,21 +162,20 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     return Policy(defaults=defaults, tiers=tuple(tiers), source=source)
 
 
+def parse_policy_text(data: bytes | str, source: str = "<policy>") -> Policy:
+    """Read (bounded: see ``bounded_yaml``) and validate a policy YAML text. Raises PolicyError."""
+    return parse_policy(load_yaml(data, source), source)
+
+
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate a policy YAML file."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # never more than the limit, whatever the file's size
     except OSError as err:
         raise PolicyError([PolicyProblem(source, "", f"cannot read the file: {err.strerror or err}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise PolicyError([PolicyProblem(source, where, f"not valid YAML: {problem}")]) from None
-    return parse_policy(data, source)
+    return parse_policy_text(data, source)
 
 
 def policy_from_env(policy: Policy | str | os.PathLike[str] | None = None) -> Policy:

@@ -234,6 +234,10 @@ class ShapeSettings(_Model):
             bad = [k for k in value if not is_env_name(k)]
             if bad:
                 raise ValueError(f"{bad[0]!r} is not a valid environment variable name")
+            nested = [k for k, v in value.items() if isinstance(v, (dict, list))]
+            if nested:
+                raise ValueError(f"{nested[0]!r} has a mapping or list as its value; an environment value is "
+                                 f"one piece of text (quote it, e.g. \"[1, 2]\")")
             return {k: ("" if v is None else str(v)) for k, v in value.items()}
         return value
 
