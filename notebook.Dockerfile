@@ -15,7 +15,7 @@ ARG NOTEBOOK_IMAGE=ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.1
 ARG DASK_VERSION=2026.8.0
 ARG PYTHON_VERSION=3.12
 # Packages both sides must have at the same version (results are unpickled on both sides).
-ARG SHARED_PACKAGES="numpy pandas"
+ARG SHARED_PACKAGES="numpy==2.3.5 pandas==2.3.3"
 
 FROM python:${PYTHON_VERSION}-slim AS wheel
 WORKDIR /src
@@ -32,11 +32,16 @@ COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --no-cache-dir /tmp/wheels/*.whl "dask[distributed]==${DASK_VERSION}" \
         "dask-labextension>=7,<8" ${SHARED_PACKAGES} \
  && rm -rf /tmp/wheels \
- && mkdir -p "$(python -c 'import sys; print(sys.prefix)')/share/jupyter/lab/settings" \
+ && prefix="$(python -c 'import sys; print(sys.prefix)')" \
+ && mkdir -p "$prefix/share/jupyter/lab/settings" "$prefix/etc/jupyter" \
  && printf '%s\n' '{"dask-labextension:plugin": {"browserDashboardCheck": true}}' \
-        > "$(python -c 'import sys; print(sys.prefix)')/share/jupyter/lab/settings/overrides.json"
-# browserDashboardCheck: the dashboard sits behind the Kubeflow login, which only the browser's own
-# requests carry; a check from the notebook server would be sent to the login page.
+        > "$prefix/share/jupyter/lab/settings/overrides.json" \
+ && printf '%s\n' 'from dask_kubeflow.client.labextension import proxy_host_allowed' \
+        'c.ServerProxy.host_allowlist = proxy_host_allowed' >> "$prefix/etc/jupyter/jupyter_server_config.py"
+# The sidebar lists the namespace's cluster (the PodDefault names dask_kubeflow's cluster factory) and
+# shows its panes through this server's jupyter-server-proxy, which may reach only the schedulers of
+# the notebook's own namespace (proxy_host_allowed). browserDashboardCheck: a dashboard URL typed in
+# (the gateway's, behind the Kubeflow login) is checked by the browser, which has the login cookie.
 
 FROM ghcr.io/dask/dask:${DASK_VERSION}-py${PYTHON_VERSION} AS worker
 ARG SHARED_PACKAGES

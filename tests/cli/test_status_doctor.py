@@ -180,3 +180,124 @@ def test_the_status_path_does_not_import_the_controller() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+# -- quotas, the controller's record, our own phase, versions, -o json ------------------------------
+
+def _quota(name: str, hard: dict[str, str], used: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "status": {"hard": hard, "used": used or {}}}
+
+
+def _small_cluster() -> dict[str, Any]:
+    """Tier 'default': scheduler 250m/512Mi, workers 1 cpu/1Gi (requests = limits), at most 4 workers."""
+    def container(cpu: str, memory: str) -> dict[str, Any]:
+        return {"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory},
+                                           "limits": {"cpu": cpu, "memory": memory}}}
+    return {"metadata": {"name": "dask-cluster", "labels": {"dask.kubeflow.org/tier": "default"}},
+            "spec": {"scheduler": {"spec": {"containers": [container("250m", "512Mi")]}},
+                     "worker": {"replicas": 0, "spec": {"containers": [container("1", "1Gi")]}}},
+            "status": {"phase": "Running"}}
+
+
+def _quota_snapshot(*quotas: dict[str, Any], pods: tuple[dict[str, Any], ...] = ()) -> ClusterSnapshot:
+    return ClusterSnapshot(NS, "dask-cluster", api_served=True, cluster=_small_cluster(),
+                           autoscaler={"spec": {"minimum": 0, "maximum": 4}}, quotas=list(quotas),
+                           scheduler_pods=list(pods), controller={"phase": "Ready", "tier": "default", "message": ""})
+
+
+def test_doctor_fails_a_quota_too_small_for_the_scheduler_and_one_worker() -> None:
+    snap = _quota_snapshot(_quota("kf-resource-quota", {"requests.cpu": "500m"}))
+    line = by_name(doctor_checks(POD_ENV, snap, ALL_ALLOWED, None))["quota kf-resource-quota"]
+    assert line.ok is False
+    assert line.detail.startswith("too small for this tier: ResourceQuota kf-resource-quota allows requests.cpu=0.5")
+    assert "tier 'default' needs 1.25 for the scheduler and one worker" in line.detail
+    assert "Profile's spec.resourceQuotaSpec.hard" in line.fix and "smaller tier" in line.fix
+
+
+def test_doctor_tells_exhausted_by_other_pods_from_too_small() -> None:
+    snap = _quota_snapshot(_quota("kf-resource-quota", {"requests.memory": "4Gi"}, {"requests.memory": "3584Mi"}))
+    line = by_name(doctor_checks(POD_ENV, snap, ALL_ALLOWED, None))["quota kf-resource-quota"]
+    assert line.ok is False and line.detail.startswith("exhausted by other pods")
+    assert "other pods use 3.50 GiB" in line.detail and "stop idle notebooks" in line.fix
+    # Our own running scheduler is not "other pods": the same usage with it running leaves room for a worker.
+    ours = {"metadata": {"name": "dask-cluster-scheduler-1"}, "spec": _small_cluster()["spec"]["scheduler"]["spec"],
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    snap = _quota_snapshot(_quota("kf-resource-quota", {"requests.memory": "6Gi"}, {"requests.memory": "4Gi"}), pods=(ours,))
+    line = by_name(doctor_checks(POD_ENV, snap, ALL_ALLOWED, None))["quota kf-resource-quota"]
+    assert line.ok is True
+
+
+def test_doctor_fails_a_quota_below_the_tiers_maximum() -> None:
+    snap = _quota_snapshot(_quota("kf-resource-quota", {"cpu": "2", "pods": "50"}))
+    line = by_name(doctor_checks(POD_ENV, snap, ALL_ALLOWED, None))["quota kf-resource-quota"]
+    assert line.ok is False and line.detail.startswith("too small for this tier's maximum")
+    assert "room for 1 of the 4 workers" in line.detail and "4.25 needed" in line.detail
+
+
+def test_doctor_fails_when_the_controller_reports_an_error() -> None:
+    snap = replace(healthy_snapshot(), controller={
+        "phase": "Error", "message": "apply failed",
+        "lastError": "ResourceQuota kf-resource-quota allows requests.cpu=500m but tier 'default' needs 1.25"})
+    checks = doctor_checks(POD_ENV, snap, ALL_ALLOWED, healthy_probe())
+    line = by_name(checks)["controller status"]
+    assert line.ok is False and "allows requests.cpu=500m" in line.detail
+    assert any(c.ok is False for c in checks)
+
+
+def test_status_phase_is_our_reading_not_the_operators() -> None:
+    quota_refusal = {"involvedObject": {"kind": "ReplicaSet", "name": "dask-cluster-scheduler-5d8f7"},
+                     "reason": "FailedCreate", "type": "Warning",
+                     "message": "pods \"dask-cluster-scheduler-5d8f7-x\" is forbidden: exceeded quota: kf-resource-quota, "
+                                "requested: cpu=250m, used: cpu=8, limited: cpu=8"}
+    snap = replace(_quota_snapshot(_quota("kf-resource-quota", {"cpu": "8"}, {"cpu": "8"})), events=[quota_refusal])
+    phase = dict(status_rows(POD_ENV, snap, None))["phase"]
+    assert phase.startswith("Not running: ") and "(the operator reports Running)" in phase
+    assert "kf-resource-quota" in phase
+    too_small = _quota_snapshot(_quota("kf-resource-quota", {"requests.cpu": "500m"}))
+    phase = dict(status_rows(POD_ENV, too_small, None))["phase"]
+    assert phase.startswith("Not running: too small for this tier") and "operator reports Running" in phase
+    starting = replace(_quota_snapshot(), cluster={**_small_cluster(), "status": {"phase": "Pending"}})
+    assert dict(status_rows(POD_ENV, starting, None))["phase"].startswith("Starting: ")
+
+
+def test_doctor_prints_the_versions_table(monkeypatch: Any) -> None:
+    from distributed.versions import get_versions
+
+    from dask_kubeflow.client.versions import version_report
+
+    ours = get_versions()
+    theirs = {**ours, "packages": {**ours["packages"], "distributed": "2099.1.0"}}
+    report = version_report({"client": ours, "scheduler": theirs, "workers": {"w": theirs}})
+    probe = replace(healthy_probe(), versions=report, mismatches=report.mismatches())
+    line = by_name(doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED, probe))["same versions as the cluster"]
+    assert line.ok is False and "distributed" in line.detail and "pip install distributed==2099.1.0" in line.fix
+    table = report.table()
+    for column in ("package", "client", "scheduler", "workers"):
+        assert column in table.splitlines()[1]
+    assert "| distributed ✗ |" in table and "| python" in table and "| msgpack" in table
+
+
+def test_status_document_for_json_and_yaml() -> None:
+    import json
+
+    from dask_kubeflow.cli.cluster_cmd import status_document
+
+    snap = healthy_snapshot()
+    doc = status_document(status_rows(POD_ENV, snap, healthy_probe(), snap.controller), snap, snap.controller)
+    assert json.loads(json.dumps(doc)) == doc
+    assert doc["phase"].startswith("Running") and doc["operatorPhase"] == "Running" and doc["schedulerReady"] is True
+    assert doc["workers_now_min_max"] == "1 / 0 / 8" and doc["controller"]["phase"] == "Ready"
+
+
+def test_narrow_doctor_output_is_one_line_per_check(monkeypatch: Any) -> None:
+    from dask_kubeflow.cli import cluster_cmd
+
+    console = Console(width=80, record=True, color_system=None)
+    monkeypatch.setattr(cluster_cmd, "console", console)
+    checks = doctor_checks(POD_ENV, _quota_snapshot(_quota("kf-resource-quota", {"requests.cpu": "500m"})),
+                           ALL_ALLOWED, None)
+    cluster_cmd.print_checks(checks)
+    lines = console.export_text().splitlines()
+    failing = next(i for i, line in enumerate(lines) if line.startswith("✗ fail  quota kf-resource-quota: too small"))
+    assert lines[failing + 1].lstrip().startswith("fix: ask your platform admin")
+    assert "│" not in "".join(lines)  # no table folded letter by letter

@@ -126,3 +126,39 @@ def test_empty_namespace_file_is_ignored(tmp_path: Path) -> None:
 )
 def test_nb_prefix_parsing(prefix: str | None, expected: tuple[str | None, str | None]) -> None:
     assert namespace_from_nb_prefix(prefix) == expected
+
+
+def _kubeconfig_with_context(path: Path, namespace: str | None) -> Path:
+    context = {"cluster": "c", "user": "u", **({"namespace": namespace} if namespace else {})}
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: work\n"
+        "clusters: [{name: c, cluster: {server: 'https://api.example.com:6443'}}]\n"
+        f"contexts: [{{name: other, context: {{cluster: c, namespace: wrong}}}}, {{name: work, context: {context}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n")
+    return path
+
+
+def test_kubeconfig_context_namespace_is_used_as_kubectl_does(tmp_path: Path) -> None:
+    kubeconfig = _kubeconfig_with_context(tmp_path / "config", "team-e")
+    env = detect(environ={"KUBECONFIG": str(kubeconfig)}, namespace_file=tmp_path / "missing")
+    assert env.namespace == "team-e" and "current context of kubeconfig" in env.namespace_source
+    assert env.should_use_kubernetes() and env.api_server == "https://api.example.com:6443"
+    # Anything explicit still wins over the context.
+    env = detect(environ={"KUBECONFIG": str(kubeconfig), "DASK_KUBERNETES__NAMESPACE": "from-env"},
+                 namespace_file=tmp_path / "missing")
+    assert env.namespace == "from-env"
+    assert detect("arg", environ={"KUBECONFIG": str(kubeconfig)}, namespace_file=tmp_path / "missing").namespace == "arg"
+
+
+def test_kubeconfig_context_without_namespace_or_unreadable(tmp_path: Path) -> None:
+    kubeconfig = _kubeconfig_with_context(tmp_path / "config", None)
+    assert detect(environ={"KUBECONFIG": str(kubeconfig)}, namespace_file=tmp_path / "missing").namespace is None
+    (tmp_path / "broken").write_text("::: [ not yaml")
+    env = detect(environ={"KUBECONFIG": str(tmp_path / "broken")}, namespace_file=tmp_path / "missing")
+    assert env.namespace is None and env.kubeconfig == str(tmp_path / "broken")
+
+
+def test_api_server_inside_a_pod_is_the_in_cluster_service(sa_file: Path) -> None:
+    env = detect(environ={"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"},
+                 namespace_file=sa_file)
+    assert env.api_server == "https://10.96.0.1:443" and env.credentials == "the pod's service account"

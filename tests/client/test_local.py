@@ -1,6 +1,8 @@
 """The embedded cluster: shaped by the policy, fitted to the machine, owned by its Client."""
 
 import os
+import subprocess
+import sys
 import time
 
 import psutil
@@ -94,3 +96,41 @@ def test_connect_local_starts_the_resolved_shape_and_stops_it_on_close(tmp_path,
 def test_connect_rejects_unknown_layout():
     with pytest.raises(ValueError, match="layout='fast' is not one of policy, processes, threads"):
         connect(local=True, layout="fast")  # type: ignore[arg-type]
+
+
+def test_the_embedded_cluster_fits_the_containers_cgroup_limits(monkeypatch):
+    """A notebook pod limited to 2 CPUs and 3 GiB on a 64-core host: Dask's cgroup-aware counts decide."""
+    import dask.system
+
+    from dask_kubeflow.client import local
+
+    monkeypatch.setattr(dask.system, "CPU_COUNT", 2)
+    monkeypatch.setattr(local, "MEMORY_LIMIT", 3 * GiB)
+    assert local.machine_cores() == 2 and local.machine_memory() == 3 * GiB
+    fitted = fit_layout(Policy.builtin().default_shape(), "processes")
+    assert fitted.n_workers == 2 and fitted.memory_limit == int(3 * GiB * 0.8 / 2)
+
+
+GUARDLESS_SCRIPT = """
+import dask_kubeflow
+client = dask_kubeflow.connect(local=True, layout="processes")
+print("RESULT", client.submit(sum, [1, 2]).result())
+client.close()
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_add(tmp_path):
+    script = tmp_path / "analysis.py"
+    script.write_text(GUARDLESS_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "KUBE"))}
+    env.update(HOME=str(tmp_path), KUBECONFIG=str(tmp_path / "missing"), DASK_KUBEFLOW_NAMESPACE_FILE="/nonexistent")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "MainGuardError" in run.stderr and f"re-running {script}" in run.stderr
+    assert 'if __name__ == "__main__":' in run.stderr
+    assert run.stderr.count("starting an embedded local cluster") == 1  # the worker processes stayed quiet
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text('if __name__ == "__main__":\n' + "".join(f"    {line}\n" for line in GUARDLESS_SCRIPT.strip().splitlines()))
+    run = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "RESULT 3" in run.stdout
