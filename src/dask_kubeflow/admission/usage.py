@@ -1,9 +1,9 @@
 """User clusters of a namespace and their workers, against the tier's ``userClusters`` (pure).
 
 A user cluster is any DaskCluster of the namespace other than the managed one. Its workers are the
-replicas of its worker groups, the default group counting its autoscaler's maximum when that is
-higher (the operator may scale it up to there without asking anyone). Before its worker groups exist
-a cluster counts its ``spec.worker.replicas``.
+replicas of its worker groups, the default group counting the highest of its own replicas, the
+cluster's ``spec.worker.replicas`` (the operator copies a change of it to the group) and its
+autoscaler's maximum (the operator may scale up to there without asking anyone).
 
 The webhook lists the namespace's Dask objects (``Usage``), puts the requested object in place
 (``with_request``) and compares before and after: a change that does not add clusters or workers
@@ -83,10 +83,11 @@ def user_workers(usage: Usage, managed: str) -> dict[str, int]:
         if not groups:
             out[name] = max(_int(dig(cluster, replicas_path("daskclusters") or ())), maximum)
             continue
+        own = _int(dig(cluster, replicas_path("daskclusters") or ()))  # the operator copies it to the default group
         workers = 0
         for group in groups:
             replicas = _int(dig(group, ("spec", "worker", "replicas")))
-            workers += max(replicas, maximum) if _name(group) == default_worker_group(name) else replicas
+            workers += max(replicas, own, maximum) if _name(group) == default_worker_group(name) else replicas
         out[name] = workers
     return out
 

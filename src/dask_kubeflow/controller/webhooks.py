@@ -1,0 +1,226 @@
+"""Admission webhooks served by the controller: kopf handlers around the pure ``admission`` decisions.
+
+``register_webhooks(registry)`` adds, when ``DASK_KUBEFLOW_WEBHOOK_CERT_DIR`` is set (the mounted
+cert-manager Secret with ``tls.crt`` / ``tls.key``):
+
+- ``@kopf.on.mutate`` ``mutate-dask``: fills missing requests/limits from the namespace's tier;
+- ``@kopf.on.validate`` ``validate-dask``: tier limits, pod security, the managed cluster's
+  protection, ``userClusters`` (listing the namespace's Dask objects only when the decision needs it);
+- the HTTPS server (``settings.admission.server``), ``CertReloadingServer``: it loads a renewed
+  certificate into the live TLS context, so rotation never closes the listening socket.
+
+The webhook configurations are ours (deploy/base/webhooks, CA injected by cert-manager), not kopf's
+managed ones: ``settings.admission.managed`` stays unset, so the controller needs no RBAC on
+admissionregistration and the configuration exists (fail-closed) even while the controller is down.
+kopf serves each handler at ``/<handler id>``. Without the variable nothing is registered: kopf
+refuses admission handlers that have no server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import kopf
+import kr8s
+
+from ..admission import DASK_RESOURCES, Caller, Request, Trust, Usage, mutate, needs_usage, validate
+from ..kube.names import ENV_INSTALL_NAMESPACE, ENV_OPERATOR_NAMESPACE, INSTALL_NAMESPACE, OPERATOR_NAMESPACE
+from ..kube.resources import DaskAutoscaler, DaskCluster, DaskWorkerGroup
+from ..policy import ClusterShape, NamespaceFacts, resolve
+
+__all__ = ["CertReloadingServer", "namespace_usage", "register_webhooks", "trust_from_env", "MUTATE_ID",
+           "VALIDATE_ID", "ENV_WEBHOOK_CERT_DIR", "ENV_WEBHOOK_PORT", "ENV_WEBHOOK_ADDRESS",
+           "ENV_WEBHOOK_CERT_CHECK_SECONDS"]
+
+log = logging.getLogger("dask_kubeflow.controller.webhooks")
+
+ENV_WEBHOOK_CERT_DIR = "DASK_KUBEFLOW_WEBHOOK_CERT_DIR"
+ENV_WEBHOOK_PORT = "DASK_KUBEFLOW_WEBHOOK_PORT"
+ENV_WEBHOOK_ADDRESS = "DASK_KUBEFLOW_WEBHOOK_ADDRESS"
+ENV_WEBHOOK_CERT_CHECK_SECONDS = "DASK_KUBEFLOW_WEBHOOK_CERT_CHECK_SECONDS"  # how often to look for a renewal
+USAGE_TIMEOUT = 3.0  # seconds for listing a namespace's Dask objects (the webhook's own timeout is 10)
+DEFAULT_WEBHOOK_PORT = 9443
+MUTATE_ID = "mutate-dask"
+VALIDATE_ID = "validate-dask"
+CONTROLLER_ACCOUNT = "dask-kubeflow-controller"
+OPERATOR_ACCOUNT = "dask-kubernetes-operator"
+_OPERATIONS = ["CREATE", "UPDATE", "DELETE"]
+
+
+def trust_from_env(environ: dict[str, str] | None = None) -> Trust:
+    """The controller's and the operator's ServiceAccounts, from where deploy/ installed them."""
+    env = os.environ if environ is None else environ
+    install = env.get(ENV_INSTALL_NAMESPACE) or INSTALL_NAMESPACE
+    operator = env.get(ENV_OPERATOR_NAMESPACE) or OPERATOR_NAMESPACE
+    return Trust(controller=frozenset({f"system:serviceaccount:{install}:{CONTROLLER_ACCOUNT}"}),
+                 operator=frozenset({f"system:serviceaccount:{operator}:{OPERATOR_ACCOUNT}"}))
+
+
+def _is_dask(resource: kopf.Resource) -> bool:
+    return resource.group == "kubernetes.dask.org" and resource.plural in DASK_RESOURCES
+
+
+# -- the namespace's tier and Dask objects ---------------------------------------------------------
+def _shape(memo: Any, namespace: str) -> ClusterShape:
+    """The namespace's tier as the controller resolves it; refuse (retry later) while it cannot tell."""
+    controller = memo.controller
+    policy = controller.policy.policy if controller.policy is not None else None
+    informer = controller.informer
+    if policy is None or informer is None or not informer.synced.is_set():
+        raise kopf.AdmissionError("dask-kubeflow's controller is starting and has not read the policy or the "
+                                  "namespaces yet, so it cannot check this against your tier; retry in a minute "
+                                  "(if it persists: kubectl logs deploy/dask-kubeflow-controller)", code=503)
+    inputs = controller.inputs(namespace)
+    meta, profile = inputs.namespace, inputs.profile
+    facts = NamespaceFacts(name=namespace, labels=dict(meta.labels) if meta else {},
+                           owner=(profile.owner if profile else None) or (meta.owner if meta else None),
+                           contributors=inputs.contributors)
+    return resolve(policy, facts)
+
+
+async def _items(api: kr8s.asyncio.Api, cls: Any, namespace: str) -> tuple[dict[str, Any], ...]:
+    async with api.async_get_kind(cls, namespace=namespace) as (_, response):
+        return tuple(response.json().get("items") or ())
+
+
+async def namespace_usage(api: kr8s.asyncio.Api, namespace: str) -> Usage:
+    """The namespace's DaskClusters, DaskWorkerGroups and DaskAutoscalers (three lists, concurrently)."""
+    try:
+        clusters, groups, autoscalers = await asyncio.wait_for(asyncio.gather(
+            *(_items(api, cls, namespace) for cls in (DaskCluster, DaskWorkerGroup, DaskAutoscaler))), USAGE_TIMEOUT)
+    except Exception as err:  # kr8s/httpx errors: cannot count, so cannot allow more
+        raise kopf.AdmissionError(f"cannot count the Dask clusters of namespace {namespace!r} to check them "
+                                  f"against your tier ({err}); retry in a moment", code=503) from err
+    return Usage(clusters, groups, autoscalers)
+
+
+def _request(resource: kopf.Resource, kwargs: dict[str, Any]) -> Request:
+    new, old = kwargs.get("new"), kwargs.get("old")
+    body = kwargs.get("body") or {}
+    return Request(resource=resource.plural, operation=str(kwargs.get("operation") or ""),
+                   namespace=str(kwargs.get("namespace") or body.get("metadata", {}).get("namespace") or ""),
+                   name=str(kwargs.get("name") or body.get("metadata", {}).get("name") or ""),
+                   caller=Caller.from_user_info(kwargs.get("userinfo")),
+                   obj=dict(new) if new is not None else None, old=dict(old) if old is not None else None,
+                   subresource=str(kwargs.get("subresource") or ""), dry_run=bool(kwargs.get("dryrun")))
+
+
+# -- the handlers ----------------------------------------------------------------------------------
+def _handlers(trust: Trust) -> tuple[Any, Any]:
+    async def validate_dask(resource: kopf.Resource, memo: Any, **kwargs: Any) -> None:
+        request = _request(resource, kwargs)
+        shape = _shape(memo, request.namespace)
+        usage = None
+        if needs_usage(request, shape):
+            usage = await namespace_usage(memo.controller.api, request.namespace)
+        verdict = validate(request, shape, trust, usage)
+        if not verdict.allowed:
+            log.info("refused %s %s %s/%s for %s: %s", request.operation, request.kind, request.namespace,
+                     request.name, request.caller.username, verdict.message)
+            raise kopf.AdmissionError(verdict.message, code=verdict.code)
+
+    async def mutate_dask(resource: kopf.Resource, memo: Any, patch: kopf.Patch, warnings: list[str],
+                          **kwargs: Any) -> None:
+        request = _request(resource, kwargs)
+        verdict = mutate(request, _shape(memo, request.namespace))
+        if verdict.patched is not None:
+            spec = verdict.patched.get("spec")
+            patch.fns.append(lambda body: body.__setitem__("spec", spec))
+            warnings.extend(verdict.warnings)
+
+    return validate_dask, mutate_dask
+
+
+def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] | None = None) -> bool:
+    """Register the handlers and the server when a certificate directory is configured; True if so."""
+    env = dict(os.environ if environ is None else environ)
+    cert_dir = env.get(ENV_WEBHOOK_CERT_DIR)
+    if not cert_dir:
+        return False
+    port = int(env.get(ENV_WEBHOOK_PORT) or DEFAULT_WEBHOOK_PORT)
+    address = env.get(ENV_WEBHOOK_ADDRESS) or "0.0.0.0"
+    check_seconds = float(env.get(ENV_WEBHOOK_CERT_CHECK_SECONDS) or 10)
+    validate_dask, mutate_dask = _handlers(trust_from_env(env))
+    common: dict[str, Any] = dict(operations=_OPERATIONS, subresource="*", registry=registry, side_effects=False)
+    kopf.on.mutate(_is_dask, id=MUTATE_ID, **common)(mutate_dask)
+    kopf.on.validate(_is_dask, id=VALIDATE_ID, **common)(validate_dask)
+
+    @kopf.on.startup(id="webhook-server", registry=registry)
+    async def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.admission.server = CertReloadingServer(
+            addr=address, port=port, certfile=Path(cert_dir) / "tls.crt", pkeyfile=Path(cert_dir) / "tls.key",
+            file_check_interval=check_seconds)
+        log.info("serving admission webhooks on https://%s:%d/{%s,%s} (certificate from %s)", address, port,
+                 MUTATE_ID, VALIDATE_ID, cert_dir)
+
+    return True
+
+
+# -- the HTTPS server ------------------------------------------------------------------------------
+def _digest(paths: list[Path]) -> str:
+    hasher = hashlib.sha256()
+    for path in paths:
+        try:
+            hasher.update(path.read_bytes())
+        except OSError:
+            hasher.update(b"missing")
+    return hasher.hexdigest()
+
+
+class CertReloadingServer(kopf.WebhookServer):
+    """kopf's ``WebhookServer`` with one difference: a renewed certificate (cert-manager rewrites the
+    mounted Secret) is loaded into the running server's TLS context. kopf's own server stops its
+    socket and starts a new one, refusing connections in between — under failurePolicy Fail, failed
+    writes. Here new handshakes present the new certificate and nothing stops listening."""
+
+    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        assert self.certfile is not None and self.pkeyfile is not None
+        files = [Path(self.certfile), Path(self.pkeyfile)]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.pkeyfile, self.password)
+
+        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            try:
+                data = await request.json()
+                response = await fn(data, webhook=request.match_info.get("id"), headers=dict(request.headers),
+                                    sslpeer=request.transport.get_extra_info("peercert") if request.transport else None)
+            except Exception as err:  # a bad body, or a request kopf cannot match (its WebhookError)
+                log.warning("bad admission request to /%s: %s", request.match_info.get("id"), err)
+                raise aiohttp.web.HTTPBadRequest(reason=str(err) or None) from err
+            return aiohttp.web.json_response(response)
+
+        app = aiohttp.web.Application()
+        app.add_routes([aiohttp.web.post("/{id:.*}", serve)])
+        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            port = self.port or DEFAULT_WEBHOOK_PORT
+            site = aiohttp.web.TCPSite(runner, self.addr or None, port, ssl_context=context, reuse_address=True)
+            await site.start()
+            yield kopf.WebhookClientConfig(url=f"https://{self.host or self.addr or 'localhost'}:{port}")
+            await self._reload_forever(context, files)
+        finally:
+            await runner.cleanup()
+
+    async def _reload_forever(self, context: ssl.SSLContext, files: list[Path]) -> None:
+        digest = _digest(files)
+        while True:
+            await asyncio.sleep(self.file_check_interval)
+            current = _digest(files)
+            if current == digest:
+                continue
+            try:
+                context.load_cert_chain(files[0], files[1], self.password)
+            except (OSError, ssl.SSLError) as err:  # half-written files: try again at the next check
+                log.warning("renewed webhook certificate in %s not loadable yet (%s); retrying", files[0].parent, err)
+                continue
+            digest = current
+            log.info("loaded the renewed webhook certificate from %s", files[0].parent)
