@@ -12,7 +12,9 @@ In one run it measures:
     direct vs through the gateway, interleaved.
   * memory: the gateway process's RSS idle, and with --sessions dashboard sessions (page fetched, Bokeh
     websocket open and receiving updates) held open at once.
-Targets (issue 7): added p50 <= 2 ms; <= 200 MB with 200 sessions. Writes
+Targets (issue 7): added p50 <= 2 ms; <= 200 MB with 200 sessions (held by 10 users: the
+gateway caps each user at max_connections_per_user). Issue 11: added p50 stays <= 1 ms after
+the hardening (Origin check, header allow-lists, connection caps, bounded writes). Writes
 benchmarks/results/gateway_latency.json. Loops are bounded by the counts above.
 """
 
@@ -41,6 +43,8 @@ from tests.gateway.dask_processes import free_port, start_local_dask  # noqa: E4
 NAMESPACE, CLUSTER, USER = "alice", "dask-cluster", "alice@example.com"
 PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
 HEADERS = {"kubeflow-userid": USER}
+# The held sessions belong to several users (each user may hold max_connections_per_user at once).
+SESSION_USERS = [f"user{i}@example.com" for i in range(10)]
 SESSION_PAGE = "individual-nprocessing"  # one Bokeh plot per session: keeps the scheduler's share small
 
 
@@ -53,15 +57,15 @@ def run_gateway(port: int, kubeconfig: str, dashboard_base: str) -> None:
     from dask_kubeflow.gateway import GatewayConfig, make_app
     from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
 
+    from dask_kubeflow.gateway.server import handler_options
+
     logging.basicConfig(level=logging.WARNING)
-    app = make_app(
-        GatewayConfig(host="127.0.0.1", port=port),
-        kubeconfig=kubeconfig,
-        resolver=lambda namespace, name, cluster: dashboard_base,
-    )
-    # Access lines are formatted as in production, then dropped (logger level WARNING).
+    config = GatewayConfig(host="127.0.0.1", port=port)
+    app = make_app(config, kubeconfig=kubeconfig, resolver=lambda namespace, name, cluster: dashboard_base)
+    # Access lines are formatted as in production, then dropped (logger level WARNING); the
+    # connection handler gets the production options (header timeout, size bounds).
     web.run_app(app, host="127.0.0.1", port=port, access_log=logging.getLogger(ACCESS_LOGGER),
-                access_log_class=JsonAccessLogger, print=None)
+                access_log_class=JsonAccessLogger, print=None, **handler_options(config))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -126,24 +130,27 @@ async def held_sessions(gateway: str, sessions: int, gateway_process: psutil.Pro
     rss_idle = gateway_process.memory_info().rss
     peak = rss_idle
     received = 0
+
+    async def drain(ws: aiohttp.ClientWebSocketResponse) -> int:
+        """Read (and so answer the gateway's heartbeat pings, as a browser does) until cancelled."""
+        count = 0
+        try:
+            while True:
+                message = await ws.receive()
+                if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    return count
+                count += 1
+        except (asyncio.CancelledError, aiohttp.ClientError):
+            return count
+
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        sockets = []
-        for _ in range(sessions):  # opened one by one, as browsers would over time
-            sockets.append(await open_session(http, gateway, PREFIX, HEADERS, page=SESSION_PAGE))
+        sockets, readers = [], []
+        for i in range(sessions):  # opened one by one, as browsers would over time
+            user = {"kubeflow-userid": SESSION_USERS[i % len(SESSION_USERS)]}
+            sockets.append(await open_session(http, gateway, PREFIX, user, page=SESSION_PAGE))
+            readers.append(asyncio.ensure_future(drain(sockets[-1])))
             peak = max(peak, gateway_process.memory_info().rss)
 
-        async def drain(ws: aiohttp.ClientWebSocketResponse) -> int:
-            count = 0
-            try:
-                while True:
-                    message = await ws.receive()
-                    if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        return count
-                    count += 1
-            except asyncio.CancelledError:
-                return count
-
-        readers = [asyncio.ensure_future(drain(ws)) for ws in sockets]
         deadline = time.monotonic() + hold_s
         while time.monotonic() < deadline:  # bounded: hold_s seconds
             peak = max(peak, gateway_process.memory_info().rss)
@@ -176,6 +183,8 @@ async def prepare_emulator(emulator) -> None:
     await (await Namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).create()
     await (await DaskCluster(daskcluster_manifest(NAMESPACE, CLUSTER, managed=True))).create()
     emulator.allow(USER, namespace=NAMESPACE)
+    for user in SESSION_USERS:
+        emulator.allow(user, namespace=NAMESPACE)
 
 
 async def wait_healthy(url: str, process: multiprocessing.Process, deadline: float = 60) -> None:

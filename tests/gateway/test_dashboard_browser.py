@@ -4,6 +4,7 @@ plots keep updating over the websocket, and a screenshot is kept in test-artifac
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
@@ -115,8 +116,36 @@ async def test_status_page_loads_and_updates_through_the_gateway(kubeflow_namesp
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "dask-status-through-gateway.png"), full_page=True)
             assert problems == [], problems
+            # What a real dashboard sends, against the gateway's caps (kept for docs/security.md).
+            sizes = await message_sizes(http, gateway)
+            (ARTIFACTS / "websocket-message-sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
+            assert sizes["to_scheduler"]["largest_bucket_le"] <= 1024**2
+            assert sizes["to_browser"]["largest_bucket_le"] <= 8 * 1024**2
         finally:
             await browser.close()
+
+
+async def message_sizes(http, gateway) -> dict:
+    """Count, total bytes and the smallest bucket bound holding every message, per direction."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with http.get(f"{gateway.url}/metrics") as response:
+        text = await response.text()
+    out: dict = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "dask_kubeflow_gateway_websocket_message_bytes":
+            continue
+        for sample in family.samples:
+            entry = out.setdefault(sample.labels.get("direction"), {"largest_bucket_le": float("inf")})
+            if sample.name.endswith("_count"):
+                entry["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                entry["bytes"] = sample.value
+        for sample in family.samples:  # buckets are cumulative: the first one holding all of them
+            entry = out[sample.labels.get("direction")]
+            if sample.name.endswith("_bucket") and sample.value >= entry.get("count", 0):
+                entry["largest_bucket_le"] = min(entry["largest_bucket_le"], float(sample.labels["le"]))
+    return out
 
 
 async def test_clusters_page_renders_inside_the_central_dashboards_iframe(kubeflow_namespace, start_gateway):

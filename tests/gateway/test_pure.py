@@ -85,6 +85,14 @@ class TestConfig:
         assert config.userid_header == "x-user" and config.userid_prefix == "p:"
         assert config.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/32"))
 
+    def test_origins_and_caps_from_the_environment(self):
+        config = config_from_env({"DASK_KUBEFLOW_GATEWAY_ALLOWED_ORIGINS": "https://KF.example.com:443, http://x:8080",
+                                  "DASK_KUBEFLOW_GATEWAY_MAX_CONNECTIONS_PER_USER": "8"})
+        assert config.allowed_origins == ("https://kf.example.com", "http://x:8080")
+        assert config.max_connections_per_user == 8
+        with pytest.raises(ConfigError, match="must be a positive number"):
+            GatewayConfig(max_message_to_browser=0)
+
     def test_bad_values_name_the_setting(self):
         with pytest.raises(ConfigError, match="TRUSTED_PROXIES: 'nope' is not an IP network"):
             config_from_env({"DASK_KUBEFLOW_GATEWAY_TRUSTED_PROXIES": "nope"})

@@ -35,6 +35,12 @@ def gateway(
         "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account; repeatable "
         f"(env {ENV_PREFIX}TRUSTED_PRINCIPALS, comma-separated)",
     ),
+    allowed_origin: Optional[list[str]] = typer.Option(
+        None, "--allowed-origin",
+        help="origin (scheme://host[:port]) of the Kubeflow web UI whose pages may open dashboard "
+        "websockets and frame dashboards, e.g. https://kubeflow.example.com; repeatable (env "
+        f"{ENV_PREFIX}ALLOWED_ORIGINS, comma-separated; default: the host the request was sent to)",
+    ),
     auth_cache_seconds: Optional[float] = typer.Option(
         None, "--auth-cache-seconds", envvar=f"{ENV_PREFIX}AUTH_CACHE_SECONDS",
         help="how long an access decision is reused (default 30)",
@@ -62,6 +68,9 @@ def gateway(
             ),
             trusted_principals=(
                 tuple(p for item in trusted_principal for p in parse_list(item)) if trusted_principal else None
+            ),
+            allowed_origins=(
+                tuple(o for item in allowed_origin for o in parse_list(item)) if allowed_origin else None
             ),
             auth_cache_seconds=auth_cache_seconds,
             cluster_domain=cluster_domain,

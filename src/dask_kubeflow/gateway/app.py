@@ -208,6 +208,7 @@ def _browser_refusal(request: web.Request, gateway: Gateway, identity: Identity)
     if request.method not in READ_ONLY_METHODS:
         return _page(pages.read_only_page(identity.user, request.method), 405)
     if has_body(request):
+        gateway.metrics.refused.labels("body").inc()
         if request.transport is not None:
             request.transport.pause_reading()  # never read the body; the connection is closed
         response = _page(pages.message_page(identity.user, "Request refused", [
@@ -218,6 +219,7 @@ def _browser_refusal(request: web.Request, gateway: Gateway, identity: Identity)
         host = request_host(request.headers, request.host, peer_is_trusted(request.remote, gateway.config))
         refused = origin_refusal(request.headers.get("Origin"), host, gateway.config)
         if refused is not None:
+            gateway.metrics.refused.labels("origin").inc()
             log.warning("refused a dashboard websocket for %s: %s (a page on another site may be "
                         "trying to use their login; if this is your Kubeflow host, add it with "
                         "--allowed-origin)", identity.user, refused)
@@ -247,6 +249,7 @@ async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
         with gateway.limits.slot(identity.user):
             return await _forward(request, gateway, verdict)
     except OverLimit as exc:
+        gateway.metrics.refused.labels("per_user_limit" if exc.status == 429 else "global_limit").inc()
         log.warning("refused a dashboard connection: %s", exc.reason)
         return _page(pages.message_page(identity.user, "Too many connections", [
             f"This dashboard connection was refused: {exc.reason}.",

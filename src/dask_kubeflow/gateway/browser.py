@@ -14,30 +14,10 @@ from collections.abc import Mapping
 
 from yarl import URL
 
-from .config import GatewayConfig
+from .config import DEFAULT_PORTS as _DEFAULT_PORTS
+from .config import GatewayConfig, normalise_origin
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def normalise_origin(origin: str | None) -> str | None:
-    """``scheme://host[:port]`` lowercased with the scheme's default port dropped; ``None`` for
-    anything that is not a serialised http(s) origin (``null``, paths, userinfo, garbage)."""
-    if not origin or origin.strip() != origin:
-        return None
-    try:
-        url = URL(origin)
-    except ValueError:
-        return None
-    if url.scheme not in _DEFAULT_PORTS or not url.raw_host or url.user is not None or url.password is not None:
-        return None
-    if url.raw_path not in ("", "/") or url.raw_query_string or url.raw_fragment:
-        return None
-    host, port = url.raw_host.lower(), url.explicit_port
-    if port is not None and port == _DEFAULT_PORTS[url.scheme]:
-        port = None
-    bracketed = f"[{host}]" if ":" in host else host
-    return f"{url.scheme}://{bracketed}" + (f":{port}" if port is not None else "")
-
+__all__ = ["frame_ancestors", "normalise_origin", "origin_refusal", "request_host", "security_headers"]
 
 def _host_and_port(authority: str, scheme: str) -> tuple[str, int] | None:
     """``host[:port]`` of a Host header, port defaulted from the origin's scheme."""

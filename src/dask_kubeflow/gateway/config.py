@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Union
 
+from yarl import URL
+
 from ..kube.names import GATEWAY_PORT
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -94,8 +96,6 @@ class GatewayConfig:
 
 def _origin_setting(origin: str) -> str:
     """One allowed origin, normalised (lowercase, default port dropped); a bad one names the fix."""
-    from .browser import normalise_origin
-
     normal = normalise_origin(origin)
     if normal is None:
         raise ConfigError(
@@ -103,6 +103,29 @@ def _origin_setting(origin: str) -> str:
             f"https://kubeflow.example.com (--allowed-origin / {ENV_PREFIX}ALLOWED_ORIGINS)"
         )
     return normal
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_origin(origin: str | None) -> str | None:
+    """``scheme://host[:port]`` lowercased with the scheme's default port dropped; ``None`` for
+    anything that is not a serialised http(s) origin (``null``, paths, userinfo, garbage)."""
+    if not origin or origin.strip() != origin:
+        return None
+    try:
+        url = URL(origin)
+    except ValueError:
+        return None
+    if url.scheme not in DEFAULT_PORTS or not url.raw_host or url.user is not None or url.password is not None:
+        return None
+    if url.raw_path not in ("", "/") or url.raw_query_string or url.raw_fragment:
+        return None
+    host, port = url.raw_host.lower(), url.explicit_port
+    if port is not None and port == DEFAULT_PORTS[url.scheme]:
+        port = None
+    bracketed = f"[{host}]" if ":" in host else host
+    return f"{url.scheme}://{bracketed}" + (f":{port}" if port is not None else "")
 
 
 def parse_networks(text: str, setting: str) -> tuple[IPNetwork, ...]:
@@ -138,7 +161,8 @@ def config_from_env(env: Mapping[str, str] | None = None, **overrides: object) -
         )
     if f"{ENV_PREFIX}TRUSTED_PRINCIPALS" in env:
         values["trusted_principals"] = parse_list(env[f"{ENV_PREFIX}TRUSTED_PRINCIPALS"])
-    for key, conv in (("AUTH_CACHE_SECONDS", float), ("CLUSTER_CACHE_SECONDS", float), ("PORT", int)):
+    for key, conv in (("AUTH_CACHE_SECONDS", float), ("CLUSTER_CACHE_SECONDS", float), ("PORT", int),
+                      ("MAX_CONNECTIONS_PER_USER", int), ("MAX_UPSTREAM_CONNECTIONS", int)):
         name = f"{ENV_PREFIX}{key}"
         if name in env:
             try:

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 __all__ = ["GatewayMetrics", "CONTENT_TYPE_LATEST"]
 
+# Websocket message sizes: what the caps (1 MiB to the scheduler, 8 MiB to the browser) are judged by.
+_SIZE_BUCKETS = (1024, 16 * 1024, 128 * 1024, 1024**2, 4 * 1024**2, 8 * 1024**2)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -45,6 +47,21 @@ class GatewayMetrics:
             "dask_kubeflow_gateway_websocket_messages",
             "Websocket messages proxied, by direction (to_browser, to_scheduler).",
             ["direction"],
+            registry=self.registry,
+        )
+
+        self.websocket_message_bytes = Histogram(
+            "dask_kubeflow_gateway_websocket_message_bytes",
+            "Sizes of websocket messages proxied, by direction (to_browser, to_scheduler).",
+            ["direction"],
+            buckets=_SIZE_BUCKETS,
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "dask_kubeflow_gateway_refused",
+            "Dashboard requests refused before reaching a scheduler, by reason "
+            "(origin, body, per_user_limit, global_limit).",
+            ["reason"],
             registry=self.registry,
         )
 

@@ -176,12 +176,15 @@ def ack_now(ws: aiohttp.ClientWebSocketResponse) -> None:
 async def _pump(
     source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    counter,
+    metrics: GatewayMetrics,
+    direction: str,
     write_timeout: float,
 ) -> None:
     """Pass messages one at a time: the next is read only once the previous one is written, so a
     slow reader holds back its sender (and at most one message per direction is in memory)."""
     from_scheduler = isinstance(source, aiohttp.ClientWebSocketResponse)
+    counter = metrics.websocket_messages.labels(direction)
+    sizes = metrics.websocket_message_bytes.labels(direction)
     async for message in source:
         if from_scheduler:
             ack_now(source)
@@ -193,6 +196,7 @@ async def _pump(
             else:  # CLOSE / ERROR (e.g. 1009 message too big) end the conversation
                 break
         counter.inc()
+        sizes.observe(len(message.data))
     await sink.close(code=source.close_code or aiohttp.WSCloseCode.OK)
 
 
@@ -204,10 +208,10 @@ async def _pump_both(
 ) -> None:
     tasks = [
         asyncio.ensure_future(
-            _pump(upstream, browser, metrics.websocket_messages.labels("to_browser"), write_timeout)
+            _pump(upstream, browser, metrics, "to_browser", write_timeout)
         ),
         asyncio.ensure_future(
-            _pump(browser, upstream, metrics.websocket_messages.labels("to_scheduler"), write_timeout)
+            _pump(browser, upstream, metrics, "to_scheduler", write_timeout)
         ),
     ]
     try:
