@@ -12,6 +12,19 @@ from ..kube.names import GATEWAY_PORT
 from .app import app, fail
 
 
+_ALLOWED_ORIGIN = typer.Option(
+    None, "--allowed-origin",
+    help="origin (scheme://host[:port]) of the Kubeflow web UI whose pages may open dashboard "
+    "websockets and frame dashboards, e.g. https://kubeflow.example.com; repeatable (env "
+    f"{ENV_PREFIX}ALLOWED_ORIGINS, comma-separated; default: the host the request was sent to)",
+)
+
+
+def _items(values: Optional[list[str]]) -> Optional[tuple[str, ...]]:
+    """A repeatable option whose values may each be comma-separated lists."""
+    return tuple(v for item in values for v in parse_list(item)) if values else None
+
+
 @app.command("gateway")
 def gateway(
     host: str = typer.Option("0.0.0.0", "--host", help="address to listen on"),
@@ -35,12 +48,7 @@ def gateway(
         "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account; repeatable "
         f"(env {ENV_PREFIX}TRUSTED_PRINCIPALS, comma-separated)",
     ),
-    allowed_origin: Optional[list[str]] = typer.Option(
-        None, "--allowed-origin",
-        help="origin (scheme://host[:port]) of the Kubeflow web UI whose pages may open dashboard "
-        "websockets and frame dashboards, e.g. https://kubeflow.example.com; repeatable (env "
-        f"{ENV_PREFIX}ALLOWED_ORIGINS, comma-separated; default: the host the request was sent to)",
-    ),
+    allowed_origin: Optional[list[str]] = _ALLOWED_ORIGIN,
     auth_cache_seconds: Optional[float] = typer.Option(
         None, "--auth-cache-seconds", envvar=f"{ENV_PREFIX}AUTH_CACHE_SECONDS",
         help="how long an access decision is reused (default 30)",
@@ -66,12 +74,8 @@ def gateway(
             trusted_proxies=(
                 parse_networks(trusted_proxies, "--trusted-proxies") if trusted_proxies is not None else None
             ),
-            trusted_principals=(
-                tuple(p for item in trusted_principal for p in parse_list(item)) if trusted_principal else None
-            ),
-            allowed_origins=(
-                tuple(o for item in allowed_origin for o in parse_list(item)) if allowed_origin else None
-            ),
+            trusted_principals=_items(trusted_principal),
+            allowed_origins=_items(allowed_origin),
             auth_cache_seconds=auth_cache_seconds,
             cluster_domain=cluster_domain,
         )
