@@ -213,10 +213,7 @@ def test_version_mismatch_warns_with_one_table_and_can_refuse(k8s: K8sStack, not
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client = dask_kubeflow.connect(cluster_name="skewed", timeout=STARTUP)
-    try:
-        assert client.submit(sum, [1, 1]).result() == 2
-    finally:
-        client.close()
+    client.close()  # (no workers: the skewed cluster has no autoscaler)
     [warning] = [w for w in caught if "package versions differ" in str(w.message)]  # one, not Dask's too
     message = str(warning.message)
     assert f"dask {dask.__version__} here vs 2099.1.0 on the scheduler" in message
@@ -273,3 +270,49 @@ def test_doctor_reports_a_version_mismatch(notebook: Platform, monkeypatch: pyte
     assert doctor.exit_code == 1
     row = table(doctor.stdout)["same versions as the cluster"]
     assert "✗ fail" in row and "2099.1.0 on the scheduler" in row
+
+
+def test_connect_in_a_pod_is_one_api_request_and_the_cluster_object_is_lazy(k8s: K8sStack, notebook: Platform) -> None:
+    """The direct way: the Service address from the PodDefault, one LIST of the scheduler pods beside
+    the Dask handshake; no DaskCluster, Service or discovery reads; from_name only when asked for."""
+    from dask_kubernetes.operator import KubeCluster
+
+    from dask_kubeflow.client.cluster import NamespaceCluster
+
+    ns = notebook.namespace
+    dask_kubeflow.connect(timeout=STARTUP).close()  # warm: the shared kr8s client exists
+    before = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in ("pods", "daskclusters", "services")}
+    client = dask_kubeflow.connect(timeout=STARTUP)
+    try:
+        after = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in ("pods", "daskclusters", "services")}
+        assert after["pods"] - before["pods"] == 1
+        assert after["daskclusters"] == before["daskclusters"] and after["services"] == before["services"]
+        cluster = client.cluster
+        assert isinstance(cluster, NamespaceCluster) and cluster._kube is None
+        assert (cluster.name, cluster.namespace) == ("dask-cluster", ns)
+        assert client.dashboard_link == f"/dask/{ns}/dask-cluster/status"
+        assert client.scheduler.address == notebook.poddefault_env["DASK_KUBEFLOW_SCHEDULER_ADDRESS"]
+        assert client.submit(sum, [2, 3]).result() == 5
+        # The seed's methods build KubeCluster.from_name(..., shutdown_on_close=False) on first use.
+        assert len(cluster.scheduler_info["workers"]) >= 1
+        assert isinstance(cluster.kube_cluster, KubeCluster) and cluster.kube_cluster.shutdown_on_close is False
+    finally:
+        client.close()
+    assert k8s.emulator.get("daskclusters", "dask-cluster", ns) is not None
+    assert k8s.emulator.request_count(verb="delete", resource="daskclusters", namespace=ns) == 0
+
+
+def test_a_fresh_notebook_without_the_platform_packages_passes_doctor(k8s: K8sStack, platform: Platform) -> None:
+    """The light install in a notebook kernel: kopf, aiohttp, prometheus-client and jinja2 cannot be
+    imported, yet ``dask-kubeflow doctor`` and ``connect()`` pass on the running cluster."""
+    from tests.client.platform_blocker import blocked_python
+
+    wait_for(lambda: k8s.cluster_pids(platform.namespace, "dask-cluster", "worker"), timeout=STARTUP,
+             what="the minimum worker")
+    code = ("import sys\nfrom dask_kubeflow.cli import main\nimport dask_kubeflow\n"
+            "client = dask_kubeflow.connect(timeout=120)\nprint('RESULT', client.submit(sum, [1, 2]).result())\n"
+            "client.close()\nsys.argv = ['dask-kubeflow', 'doctor', '--timeout', '120']\nmain()\n")
+    run = blocked_python(code, env=notebook_process_env(k8s, platform), timeout=STARTUP + 120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "RESULT 3" in run.stdout and "all checks passed" in run.stdout
+    assert "versions (client = this process)" in run.stdout and "| distributed" in run.stdout

@@ -84,3 +84,12 @@ def test_notebook_paths_work_without_the_platform_packages(tmp_path: Path):
 def test_the_blocker_really_blocks():
     run = blocked_python("import kopf")
     assert run.returncode == 1 and "blocked: not in the light install" in run.stderr
+
+
+def test_the_servers_credential_check_does_not_load_distributed():
+    """``controller`` and ``gateway`` check their credentials with client.cluster_api before they start:
+    that must not import distributed (their memory stays down)."""
+    run = blocked_python("import sys\nfrom dask_kubeflow.client.cluster_api import check_api\n"
+                         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'distributed'))\n")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -3,6 +3,9 @@
 Inside a Kubeflow notebook pod it connects to the namespace's ``dask-cluster`` (never creating or
 deleting it). Anywhere else it starts an embedded local cluster shaped like the platform's default
 tier, and says so in one line.
+
+Importing this package does not import distributed: the controller and the gateway use its
+Kubernetes reads (``cluster_api``) and error messages without paying for it.
 """
 
 from __future__ import annotations
@@ -10,14 +13,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
-
-from distributed import Client
+from typing import TYPE_CHECKING, Any
 
 from ..policy import Policy, policy_from_env
 from .errors import ConnectError, NoKubernetesError
-from .local import LAYOUTS, Layout, fit_layout, refuse_bootstrap_phase, start_local
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .local import Layout
 
 __all__ = ["connect", "ConnectError", "Layout", "LAYOUTS", "fit_layout"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LAYOUTS", "Layout", "fit_layout"):
+        from . import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 logger = logging.getLogger("dask_kubeflow")
 
@@ -32,6 +46,8 @@ def connect(
     timeout: float = 120.0,
     layout: Layout = "policy",
 ) -> Client:
+    from .local import LAYOUTS, fit_layout, refuse_bootstrap_phase, start_local
+
     """Return a Client on this namespace's Dask cluster, or on an embedded one off Kubernetes.
 
     ``policy`` (a Policy, or a path; else ``$DASK_KUBEFLOW_POLICY``; else built-in defaults) shapes

@@ -42,6 +42,7 @@ from .snapshot import Access, ClusterSnapshot
 
 __all__ = [
     "ACCESS_NEEDED",
+    "check_api",
     "API_TIMEOUT_ENV",
     "api_timeout",
     "call",
@@ -92,10 +93,10 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return sync.submit(_bounded(coro))
 
 
-async def _api() -> Api:
+async def _api(kubeconfig: str | None = None) -> Api:
     """The shared client; credentials kr8s cannot read become a KubeconfigError."""
     try:
-        return await get_api()
+        return await get_api(kubeconfig)
     except KubeError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as err:  # kr8s parsing the kubeconfig
@@ -320,3 +321,23 @@ def namespace_status(namespace: str) -> dict[str, Any]:
     """What the controller last reported for ``namespace`` (its status ConfigMap, see
     ``kube.namespace_status.from_configmap``); raises RuntimeError saying why it could not be read."""
     return call(_namespace_status(namespace))
+
+
+def check_api(kubeconfig: str | None = None) -> None:
+    """Raise the ConnectError that says why the Kubernetes API cannot be used with these credentials
+    (``kubeconfig``, else ``$KUBECONFIG``, else the pod's service account); return when it answers.
+    What the server commands check before they start, so a bad kubeconfig is two lines, not a retry loop."""
+    from .environment import in_cluster_server, kubeconfig_context
+    from .errors import from_api_failure
+
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    if path and not any(os.path.isfile(p) for p in path.split(os.pathsep) if p):
+        raise KubeconfigError(f"kubeconfig {path} does not exist",
+                              "pass the path of an existing kubeconfig (--kubeconfig or KUBECONFIG); inside the "
+                              "cluster leave both unset to use the pod's service account")
+    server = kubeconfig_context(path)[1] if path else in_cluster_server(os.environ)
+    try:
+        call(_api(kubeconfig))
+    except (KubeError, ConnectError) as err:
+        where = f"kubeconfig {path}" if path else "the pod's service account"
+        raise from_api_failure(err, server or "(unknown server)", where) from None

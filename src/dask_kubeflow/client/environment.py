@@ -22,6 +22,7 @@ __all__ = [
     "NAMESPACE_FILE",
     "NAMESPACE_FILE_ENV",
     "detect",
+    "in_cluster_server",
     "kubeconfig_context",
     "namespace_from_nb_prefix",
 ]
@@ -121,7 +122,7 @@ def kubeconfig_context(path: str | None) -> tuple[str | None, str | None]:
     return context.get("namespace") or None, cluster.get("server") or None
 
 
-def _in_cluster_server(env: Mapping[str, str]) -> str | None:
+def in_cluster_server(env: Mapping[str, str]) -> str | None:
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
     return f"https://{host}:{port}" if host else None
 
@@ -173,5 +174,5 @@ def detect(
         notebook=notebook,
         dashboard_link=env.get(ENV_DASHBOARD_LINK) or None,
         tier=env.get(ENV_TIER) or None,
-        api_server=server if kubeconfig else _in_cluster_server(env),  # kr8s prefers a kubeconfig too
+        api_server=server if kubeconfig else in_cluster_server(env),  # kr8s prefers a kubeconfig too
     )

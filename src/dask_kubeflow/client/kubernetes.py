@@ -51,6 +51,7 @@ from .errors import (
     from_api_failure,
 )
 from .versions import ENV_VERSION_CHECK, check_mode, extra_packages, version_report
+from .wake import Waker
 
 __all__ = ["POLL_SECONDS", "VERSION_CHECK_ENV", "connect_kubernetes", "open_cluster", "dashboard_link_template"]
 
@@ -172,9 +173,11 @@ def _slow_connect(env: Environment, deadline: float, timeout: float, show: Calla
     name, namespace = env.cluster_name, env.namespace
     assert namespace is not None
     pods = run(scheduler_pods(name, namespace))
+    waker = Waker(name, namespace)  # a hibernated cluster is asked to wake (wake.py)
     while not any(pod_is_ready(p) for p in pods):
         cluster = the_cluster(True)  # re-read while waiting: its phase is part of what the spinner shows
-        show(summarize_phase(cluster, pods))
+        waker.nudge(cluster)
+        show(waker.waiting_for(summarize_phase(cluster, pods)))
         if time.monotonic() >= deadline:
             seen = run(events(namespace))
             diagnosis = explain_pods(pods, seen, namespace, owners=scheduler_owners(name), cluster=cluster)
@@ -183,6 +186,7 @@ def _slow_connect(env: Environment, deadline: float, timeout: float, show: Calla
         time.sleep(POLL_SECONDS)
         pods = run(scheduler_pods(name, namespace))
     show("scheduler ready; connecting")
+    waker.report()
     if not (env.dashboard_link or os.environ.get(ENV_DASHBOARD_LINK)):
         if (template := dashboard_link_template(env, the_cluster(False))) is not None:
             dask.config.set({"distributed.dashboard.link": template})

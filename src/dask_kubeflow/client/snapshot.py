@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConnectError, PermissionDeniedError
-from .versions import VersionReport
+
+if TYPE_CHECKING:
+    from .versions import VersionReport
 
 __all__ = ["Access", "ClusterSnapshot", "ProbeResult"]
 

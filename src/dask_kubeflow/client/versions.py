@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distributed.utils import asciitable
-
 __all__ = ["ENV_VERSION_CHECK", "ENV_VERSION_PACKAGES", "PACKAGES", "MODES", "VersionReport", "check_mode", "extra_packages", "version_report"]
 
 ENV_VERSION_CHECK = "DASK_KUBEFLOW_VERSION_CHECK"
@@ -49,6 +47,8 @@ class VersionReport:
         return not self.mismatched
 
     def table(self) -> str:
+        from distributed.utils import asciitable
+
         marked = [(f"{p} ✗" if p in self.mismatched else p, c, s, w) for p, c, s, w in self.rows]
         return asciitable(["package", "client", "scheduler", "workers"], marked)
 

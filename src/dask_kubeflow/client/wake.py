@@ -1,0 +1,75 @@
+"""Waking a hibernated cluster from the user's side: connect(), ``dask-kubeflow cluster wake``.
+
+A hibernated managed cluster keeps its DaskCluster (annotated ``dask.kubeflow.org/hibernated``) with
+its scheduler Deployment at zero. Anyone who may patch DaskClusters in the namespace (kubeflow-edit)
+asks the controller to start it again with an annotation-only patch of
+``dask.kubeflow.org/wake-requested``; the admission webhook lets such a patch through (the spec is
+unchanged) and RBAC keeps it inside the caller's own namespaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..kube.errors import API_ERRORS, from_exception
+from ..kube.names import HIBERNATED_ANNOTATION, WAKE_REQUESTED_ANNOTATION
+from ..kube.resources import DASK_API, DaskCluster
+from ..kube.sync import run
+from ..kube.api import get_api
+from .cluster_api import resource_of
+from .errors import PermissionDeniedError
+
+__all__ = ["is_hibernated", "request_wake", "request_wake_async", "Waker"]
+
+
+def is_hibernated(cluster: dict[str, Any] | None) -> bool:
+    return HIBERNATED_ANNOTATION in (((cluster or {}).get("metadata") or {}).get("annotations") or {})
+
+
+async def request_wake_async(name: str, namespace: str) -> None:
+    """Annotate the DaskCluster wake-requested (raises PermissionDeniedError/KubeError saying why not)."""
+    api = await get_api()
+    obj = DaskCluster({"apiVersion": DASK_API, "kind": "DaskCluster", "metadata": {"name": name, "namespace": namespace}},
+                      api=api)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        await obj.patch({"metadata": {"annotations": {WAKE_REQUESTED_ANNOTATION: now}}})
+    except API_ERRORS as err:
+        problem = from_exception(err, verb="patch", resource=resource_of(DaskCluster), namespace=namespace,
+                                 what=f"asking to wake Dask cluster {namespace}/{name}")
+        raise (PermissionDeniedError.from_kube(problem) if problem.forbidden() else problem) from None
+
+
+def request_wake(name: str, namespace: str, timeout: float = 30.0) -> None:
+    run(request_wake_async(name, namespace), timeout)
+
+
+@dataclass
+class Waker:
+    """connect()'s side of a wake: ask once, say so on stderr, and report how long it took."""
+
+    name: str
+    namespace: str
+    asked_at: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def nudge(self, cluster: dict[str, Any] | None) -> bool:
+        """Ask for a wake if ``cluster`` is hibernated and we have not asked yet; True once asked."""
+        if self.asked_at is None and is_hibernated(cluster):
+            request_wake(self.name, self.namespace)
+            self.asked_at = time.monotonic()
+            print(f"dask-kubeflow: Dask cluster {self.namespace}/{self.name} is hibernated (idle); waking it: "
+                  f"waiting for its scheduler pod to start", file=sys.stderr)
+        return self.asked_at is not None
+
+    def waiting_for(self, phase: str) -> str:
+        return f"waking the hibernated cluster: {phase}" if self.asked_at is not None else phase
+
+    def report(self) -> None:
+        if self.asked_at is not None:
+            print(f"dask-kubeflow: Dask cluster {self.namespace}/{self.name} woke up in "
+                  f"{time.monotonic() - self.asked_at:.1f} s", file=sys.stderr)
