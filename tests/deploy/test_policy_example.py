@@ -44,8 +44,17 @@ def _lookup(data: dict[str, Any], path: str) -> bool:
 
 def test_example_policy_loads_with_its_tiers():
     policy = load_policy(EXAMPLE)
-    assert [t.name for t in policy.tiers] == ["gpu", "large", "disabled"]
-    assert policy.defaults.enabled and not policy.tiers[2].settings.enabled
+    assert [t.name for t in policy.tiers] == ["gpu", "large", "shared-data", "queued", "disabled"]
+    assert policy.defaults.enabled and not policy.tiers[-1].settings.enabled
+
+
+def test_example_shows_a_shared_rwx_volume_and_a_kueue_queue():
+    tiers = {t.name: t.settings for t in load_policy(EXAMPLE).tiers}
+    shared = tiers["shared-data"]
+    [volume] = shared.pod.volumes
+    assert volume.persistent_volume_claim is not None
+    assert [m.name for m in shared.worker.volume_mounts] == [m.name for m in shared.scheduler.volume_mounts] == [volume.name]
+    assert tiers["queued"].pod.labels["kueue.x-k8s.io/queue-name"] == "dask"
 
 
 def test_every_shape_setting_is_set_in_defaults_and_commented():

@@ -26,6 +26,8 @@ PROFILE_NAMESPACE_LABEL: Final = PART_OF_LABEL
 PROFILE_NAMESPACE_VALUE: Final = "kubeflow-profile"
 # Namespaces carry this label with their own name (Kubernetes >= 1.22 sets it on every namespace).
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
+# Istio's per-pod sidecar switch (the operator sets it "false" on scheduler pods).
+ISTIO_INJECT_LABEL: Final = "sidecar.istio.io/inject"
 
 # -- the PodDefault notebooks select ------------------------------------------------------------
 PODDEFAULT_NAME: Final = "access-dask-cluster"
@@ -60,6 +62,8 @@ DASHBOARD_ROOT: Final = "/dask"
 # -- where the platform runs (deploy/ and the upstream operator's release) ----------------------
 INSTALL_NAMESPACE: Final = "dask-kubeflow"
 OPERATOR_NAMESPACE: Final = "dask-operator"
+# Kubeflow's own namespace: its central dashboard (and, in the kubeflow overlay, dask-kubeflow itself).
+KUBEFLOW_NAMESPACE: Final = "kubeflow"
 GATEWAY_SERVICE: Final = "dask-kubeflow-gateway"
 GATEWAY_PORT: Final = 8080
 GATEWAY_POD_LABELS: Final = {
@@ -148,6 +152,11 @@ def is_dns_label(name: str) -> bool:
 def is_service_name(name: str) -> bool:
     """An RFC 1035 label (Service names, so DaskCluster names): as a DNS label, starting with a letter."""
     return isinstance(name, str) and len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+
+
+def is_dns_subdomain(name: str) -> bool:
+    """An RFC 1123 subdomain (names of Secrets, ConfigMaps, PVCs, PriorityClasses): at most 253 characters."""
+    return isinstance(name, str) and len(name) <= 253 and bool(_LABEL_PREFIX.match(name))
 
 
 def is_label_key(key: str) -> bool:

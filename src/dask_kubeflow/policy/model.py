@@ -21,6 +21,7 @@ from ..quantity import QuantityError, parse_quantity, to_bytes, to_cores
 from .base import Model as _Model
 from .isolation import NetworkSettings, PodSecurity
 from .rules import duration_seconds, is_duration, is_env_name, is_namespace_glob, is_owner
+from .workload import ComponentPod, PodSettings, check_workload
 
 __all__ = [
     "ClusterShape",
@@ -95,13 +96,13 @@ class Resources(_Model):
         return self.limits.memory or self.requests.memory
 
 
-class SchedulerSpec(_Model):
+class SchedulerSpec(ComponentPod):  # + volumeMounts, serviceAccountName (workload.py)
     resources: Resources = Resources(
         requests=ResourceList(cpu="250m", memory="1Gi"), limits=ResourceList(cpu="1", memory="2Gi")
     )
 
 
-class WorkerSpec(_Model):
+class WorkerSpec(ComponentPod):  # + volumeMounts, serviceAccountName (workload.py)
     resources: Resources = Resources(
         requests=ResourceList(cpu="1", memory="2Gi"), limits=ResourceList(cpu="2", memory="4Gi")
     )
@@ -202,6 +203,7 @@ class ShapeSettings(_Model):
     user_clusters: UserClusters = UserClusters()
     allowed_images: tuple[str, ...] = Field((), description="image globs Dask pods may use (empty: any)")
     allowed_service_accounts: tuple[str, ...] = Field(("default",), description="serviceAccountName of Dask pods")
+    pod: PodSettings = PodSettings()  # volumes, envFrom, imagePullSecrets, affinity, ... (workload.py)
 
     @field_validator("cluster_name")
     @classmethod
@@ -219,6 +221,14 @@ class ShapeSettings(_Model):
         if not value.strip() or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a container image reference; use e.g. {DEFAULT_IMAGE}")
         return value
+
+    @model_validator(mode="after")
+    def _workload(self) -> ShapeSettings:
+        problems = check_workload(self.pod, {"scheduler": self.scheduler, "worker": self.worker},
+                                  self.allowed_service_accounts)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _image_allowed(self) -> ShapeSettings:

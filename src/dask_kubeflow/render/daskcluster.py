@@ -34,7 +34,8 @@ from ..kube.names import (
 )
 from ..policy import ClusterShape, NamespaceFacts
 from .platform import Platform
-from .pods import container_resources, container_security, env_list, placement, pod_security
+from .pods import (container_resources, container_security, container_workload, env_list, placement, pod_metadata,
+                   pod_security, pod_workload)
 
 # distributed's default scheduler routes plus the JSON API the operator calls
 # (/api/v1/adaptive_target, /api/v1/retire_workers). Written as a Python list literal, which is
@@ -92,6 +93,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape, platfor
         "env": env_list(tuned, s.env, own_env),
         "resources": container_resources(s.scheduler.resources),
         "securityContext": container_security(s),
+        **container_workload(s, s.scheduler),
         "ports": [
             {"name": SCHEDULER_PORT_NAME, "containerPort": SCHEDULER_PORT, "protocol": "TCP"},
             {"name": DASHBOARD_PORT_NAME, "containerPort": DASHBOARD_PORT, "protocol": "TCP"},
@@ -126,16 +128,19 @@ def _worker_container(shape: ClusterShape) -> dict[str, Any]:
         "env": env_list(s.env),
         "resources": container_resources(s.worker.resources, gpus=s.worker.gpus),
         "securityContext": container_security(s),
+        **container_workload(s, s.worker),
     }
 
 
-def _pod_spec(shape: ClusterShape, container: dict[str, Any]) -> dict[str, Any]:
-    # Dask pods never call the Kubernetes API: no token in them.
+def _pod_spec(shape: ClusterShape, container: dict[str, Any], component: Any) -> dict[str, Any]:
+    # Dask pods never call the Kubernetes API: no token in them (a tier's serviceAccountName is for
+    # workload identity, which cloud providers give through their own projected volumes).
     return {
         "automountServiceAccountToken": False,
         "securityContext": pod_security(shape.settings),
         "containers": [container],
         **placement(shape.settings),
+        **pod_workload(shape.settings, component),
     }
 
 
@@ -143,6 +148,8 @@ def render_daskcluster(
     namespace: NamespaceFacts, shape: ClusterShape, metadata: dict[str, Any], platform: Platform | None = None
 ) -> dict[str, Any]:
     s = shape.settings
+    # The operator copies spec.<component>.metadata onto the Deployments and pods it creates.
+    metadata_of_pods = {"metadata": pod_metadata(s)} if pod_metadata(s) else {}
     return {
         "apiVersion": DASK_CLUSTER.api_version,
         "kind": DASK_CLUSTER.kind,
@@ -152,7 +159,8 @@ def render_daskcluster(
         },
         "spec": {
             "scheduler": {
-                "spec": _pod_spec(shape, _scheduler_container(namespace, shape, platform or Platform())),
+                **metadata_of_pods,
+                "spec": _pod_spec(shape, _scheduler_container(namespace, shape, platform or Platform()), s.scheduler),
                 "service": {
                     "type": "ClusterIP",
                     "selector": {OPERATOR_CLUSTER_LABEL: s.cluster_name, OPERATOR_COMPONENT_LABEL: "scheduler"},
@@ -166,7 +174,8 @@ def render_daskcluster(
             },
             "worker": {
                 "replicas": s.scaling.minimum,
-                "spec": _pod_spec(shape, _worker_container(shape)),
+                **metadata_of_pods,
+                "spec": _pod_spec(shape, _worker_container(shape), s.worker),
             },
         },
     }

@@ -1,4 +1,5 @@
-"""Pieces of pod specs shared by the scheduler and the workers: resources, env, placement, security."""
+"""Pieces of pod specs shared by the scheduler and the workers: resources, env, placement, security, and the
+workload fields (volumes and mounts, envFrom, imagePullSecrets, affinity, priority, ServiceAccount, pod metadata)."""
 
 from __future__ import annotations
 
@@ -72,4 +73,55 @@ def container_security(settings: ShapeSettings) -> dict[str, Any]:
     out: dict[str, Any] = {"allowPrivilegeEscalation": False}
     if settings.security.profile == "restricted":
         out["capabilities"] = {"drop": ["ALL"]}
+    return out
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True, mode="json")
+
+
+def _volume(volume: Any) -> dict[str, Any]:
+    """One ``pod.volumes`` entry as Kubernetes writes it (an emptyDir with no settings stays ``{}``)."""
+    out = _dump(volume)
+    if volume.empty_dir is not None:
+        out["emptyDir"] = _dump(volume.empty_dir)
+    return out
+
+
+def pod_workload(settings: ShapeSettings, component: Any) -> dict[str, Any]:
+    """Pod-spec fields of the policy's ``pod`` and of one component (``worker`` or ``scheduler``):
+    volumes, imagePullSecrets, affinity, priorityClassName, serviceAccountName; only those set."""
+    pod = settings.pod
+    out: dict[str, Any] = {}
+    if component.service_account_name:
+        out["serviceAccountName"] = component.service_account_name
+    if pod.volumes:
+        out["volumes"] = [_volume(v) for v in pod.volumes]
+    if pod.image_pull_secrets:
+        out["imagePullSecrets"] = [{"name": name} for name in pod.image_pull_secrets]
+    if pod.affinity is not None and (affinity := pod.affinity.to_kubernetes()):
+        out["affinity"] = affinity
+    if pod.priority_class_name:
+        out["priorityClassName"] = pod.priority_class_name
+    return out
+
+
+def container_workload(settings: ShapeSettings, component: Any) -> dict[str, Any]:
+    """Container fields: the component's ``volumeMounts`` and the pod's ``envFrom``; only those set."""
+    out: dict[str, Any] = {}
+    if component.volume_mounts:
+        out["volumeMounts"] = [_dump(m) for m in component.volume_mounts]
+    if settings.pod.env_from:
+        out["envFrom"] = [_dump(e) for e in settings.pod.env_from]
+    return out
+
+
+def pod_metadata(settings: ShapeSettings) -> dict[str, Any]:
+    """``spec.scheduler.metadata`` / ``spec.worker.metadata`` of the DaskCluster: the operator copies
+    these labels and annotations onto the Deployments and pods it creates. Empty when none are set."""
+    out: dict[str, Any] = {}
+    if settings.pod.labels:
+        out["labels"] = dict(settings.pod.labels)
+    if settings.pod.annotations:
+        out["annotations"] = dict(settings.pod.annotations)
     return out
