@@ -162,13 +162,14 @@ class Gateway:
 
 @pytest.fixture
 async def start_gateway(emulator, schedulers) -> AsyncIterator[Callable[..., Awaitable[Gateway]]]:
-    """Start gateways (the production server options) whose resolver maps each namespace's cluster
-    to its fake scheduler, and every other cluster to a port where nothing listens."""
+    """Start gateways (the production server options) whose resolver maps every cluster of alice's
+    and mallory's namespaces to that namespace's fake scheduler, anything else to a port where
+    nothing listens."""
     runners: list[web.AppRunner] = []
 
     def resolver(namespace: str, name: str, cluster: dict) -> str:
         fake = schedulers.get(namespace)
-        return fake.base if fake is not None and name == fake.cluster else "http://127.0.0.1:9"
+        return fake.base if fake is not None else "http://127.0.0.1:9"
 
     async def start(**settings: Any) -> Gateway:
         config = GatewayConfig(**settings)

@@ -112,3 +112,23 @@ async def test_a_client_that_never_finishes_its_headers_is_cut_off(tenants, star
         writer.close()
     attack.attempt(f"stalled {stall}", not closed or data.startswith(b"HTTP/1.1 200"))
     attack.assert_none_got_through()
+
+
+async def test_the_clusters_page_asks_a_bounded_number_of_schedulers(tenants, start_gateway, http, attack):
+    from dask_kubeflow.gateway.app import MAX_STATS_CLUSTERS
+
+    from .conftest import create_cluster
+
+    mallory = tenants["mallory"]
+    extra = MAX_STATS_CLUSTERS + 10
+    for i in range(extra):
+        await create_cluster("mallory", f"c{i:03d}")
+    gateway = await start_gateway()
+    before = len(mallory.requests)
+    async with http.get(f"{gateway.url}/dask/?ns=mallory", headers=as_user(MALLORY)) as response:
+        assert response.status == 200
+    asked = {r["path"].split("/")[3] for r in mallory.requests[before:] if r["path"].endswith("/counts.json")}
+    for i in range(extra + 1 - MAX_STATS_CLUSTERS):
+        attack.attempt(f"cluster beyond the cap #{i}", len(asked) > MAX_STATS_CLUSTERS + i)
+    assert "dask-cluster" in asked  # the managed cluster comes first
+    attack.assert_none_got_through()

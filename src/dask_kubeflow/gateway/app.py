@@ -12,7 +12,7 @@ from aiohttp import web
 from yarl import URL
 
 from ..kube.errors import API_ERRORS, KubeError, from_exception
-from ..kube.names import DASHBOARD_ROOT
+from ..kube.names import DASHBOARD_ROOT, MANAGED_BY, MANAGED_BY_LABEL
 from . import pages
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
@@ -63,8 +63,8 @@ class Gateway:
             connector=aiohttp.TCPConnector(limit=self.config.max_upstream_connections + 16),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.config.upstream_connect_timeout),
         )
-        self.stats_session = aiohttp.ClientSession(
-            cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=64)
+        self.stats_session = aiohttp.ClientSession(  # bounded by ConnectionLimits, as the proxy's
+            cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=0)
         )
 
     async def stop(self) -> None:
@@ -159,6 +159,37 @@ async def redirect_cluster(request: web.Request) -> web.Response:
     raise web.HTTPFound(request.rel_url.raw_path + "/status")  # percent-encoded: safe in a header
 
 
+# The clusters page asks at most this many schedulers, this many at a time, each holding one of the
+# viewer's connection slots: a namespace with a thousand hanging clusters costs its own page time,
+# not everyone else's.
+MAX_STATS_CLUSTERS = 50
+STATS_CONCURRENCY = 8
+
+
+async def _cluster_stats(gateway: Gateway, user: str, namespace: str, clusters: list[dict]) -> dict:
+    """Scheduler stats by cluster name. Only clusters serving under their gateway prefix are asked,
+    at the address derived from their namespace and name (upstream.py): the manifest's contents
+    never choose what is fetched."""
+    assert gateway.stats_session is not None and gateway.limits is not None
+    served = [c for c in clusters if served_behind_gateway(namespace, c["metadata"]["name"], c)]
+    gate = asyncio.Semaphore(STATS_CONCURRENCY)
+
+    async def one(cluster: dict):
+        name = cluster["metadata"]["name"]
+        async with gate:
+            try:
+                with gateway.limits.slot(user):
+                    return await fetch_stats(gateway.stats_session, gateway.resolver(namespace, name, cluster),
+                                             namespace, cluster, gateway.config.stats_timeout)
+            except OverLimit:
+                return None
+
+    served = sorted(served, key=lambda c: ((c["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGED_BY,
+                                           c["metadata"]["name"]))[:MAX_STATS_CLUSTERS]
+    answers = await asyncio.gather(*(one(c) for c in served))
+    return {c["metadata"]["name"]: s for c, s in zip(served, answers)}
+
+
 async def clusters_index(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     assert gateway.gatekeeper is not None and gateway.directory is not None
@@ -181,23 +212,7 @@ async def clusters_index(request: web.Request) -> web.Response:
         )
     except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
-    assert gateway.stats_session is not None
-    # Only clusters serving under their gateway prefix are asked, at the address derived from their
-    # namespace and name (upstream.py): the manifest's contents never choose what is fetched.
-    served = [c for c in clusters if served_behind_gateway(namespace, c["metadata"]["name"], c)]
-    answers = await asyncio.gather(
-        *(
-            fetch_stats(
-                gateway.stats_session,
-                gateway.resolver(namespace, c["metadata"]["name"], c),
-                namespace,
-                c,
-                gateway.config.stats_timeout,
-            )
-            for c in served
-        )
-    )
-    stats = {c["metadata"]["name"]: s for c, s in zip(served, answers)}
+    stats = await _cluster_stats(gateway, identity.user, namespace, clusters)
     rows = cluster_rows(namespace, clusters, autoscalers, stats)
     return _page(render_clusters_page(namespace, identity.user, rows))
 
