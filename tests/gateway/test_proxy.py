@@ -83,3 +83,19 @@ async def test_websocket_round_trip_and_teardown_when_the_browser_vanishes(
 
     await until(upstream_gone, "the gateway to close the scheduler side after the browser vanished")
     assert await gateway.metric(http, "dask_kubeflow_gateway_websocket_messages_total", direction="to_scheduler") >= 3
+
+
+async def test_the_scheduler_accepts_only_the_gateways_origin(local_dask):
+    """The scheduler runs with render's Bokeh setting (ENV_BOKEH_WEBSOCKET_ORIGINS): the Origin the
+    gateway sends is the one accepted; a page's own Origin, sent straight to the scheduler, is not."""
+    from dask_kubeflow.kube.names import GATEWAY_WEBSOCKET_ORIGIN
+
+    async with aiohttp.ClientSession() as direct:
+        token = await fetch_token(direct, f"{local_dask.dashboard_base}{PREFIX}/status")
+        ws_url = f"{local_dask.dashboard_base}{PREFIX}/status/ws"
+        ws = await connect(direct, ws_url, token, {"Origin": GATEWAY_WEBSOCKET_ORIGIN})
+        await ws.close()
+        token = await fetch_token(direct, f"{local_dask.dashboard_base}{PREFIX}/status")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await connect(direct, ws_url, token, {"Origin": "https://evil.example"})
+        assert refused.value.status == 403
