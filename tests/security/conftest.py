@@ -58,13 +58,21 @@ class Attack:
         )
 
 
+@pytest.fixture(scope="session")
+def _attempts_file() -> Path:
+    """test-artifacts/security/attempts.jsonl, emptied once per test session."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / "attempts.jsonl"
+    path.write_text("")
+    return path
+
+
 @pytest.fixture
-def attack(request) -> Attack:
+def attack(request, _attempts_file) -> Attack:
     """One counter per test; its tally is appended to test-artifacts/security/attempts.jsonl."""
     counter = Attack(request.node.name)
     yield counter
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with (ARTIFACTS / "attempts.jsonl").open("a") as out:
+    with _attempts_file.open("a") as out:
         out.write(json.dumps({"test": request.node.nodeid, "attempts": counter.attempts,
                               "got_through": len(counter.through), "through": counter.through}) + "\n")
 
