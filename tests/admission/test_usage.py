@@ -77,3 +77,13 @@ def test_scale_subresource_of_a_user_cluster_counts(shape):
     bigger = copy.deepcopy(now)
     assert validate(request("daskclusters", "UPDATE", {**scale, "spec": {"replicas": 1}}, scale, subresource="scale"),
                     shape, TRUST, bigger).allowed
+
+
+def test_updates_that_add_no_workers_need_no_listing(shape):
+    from dask_kubeflow.admission import needs_usage
+    a = user_cluster("a", replicas=2)
+    down, up = worker_group_of(a, 1), worker_group_of(a, 3)
+    assert not needs_usage(request("daskworkergroups", "UPDATE", down, worker_group_of(a, 2)), shape)
+    assert needs_usage(request("daskworkergroups", "UPDATE", up, worker_group_of(a, 2)), shape)
+    assert needs_usage(request("daskclusters", "CREATE", a), shape)
+    assert not needs_usage(request("daskclusters", "DELETE", old=a), shape)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 import kr8s
 import pytest
 import yaml
@@ -126,8 +127,31 @@ def _start_with_free_ports(start, args: list[str]):
     raise AssertionError("unreachable")
 
 
+def _act_as_cert_manager(emulator, tmp_path: Path, ca, env: dict[str, str]) -> None:
+    """What cert-manager does on Kubeflow: the webhooks' certificate (here from the test CA, in a
+    directory instead of the Secret the Deployment mounts) and its CA injected into both webhook
+    configurations; the emulator reaches the webhook Service at the controller's port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    namespace = emulator.get("deployments", "dask-kubeflow-controller", "kubeflow")["metadata"]["namespace"]
+    ca.issue([f"dask-kubeflow-webhook.{namespace}.svc"]).write(tmp_path / "webhook-cert")
+    env.update(DASK_KUBEFLOW_WEBHOOK_CERT_DIR=str(tmp_path / "webhook-cert"), DASK_KUBEFLOW_WEBHOOK_PORT=str(port),
+               DASK_KUBEFLOW_WEBHOOK_ADDRESS="127.0.0.1")
+    for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        config = emulator.get(plural, "dask-kubeflow")
+        for hook in config["webhooks"]:
+            hook["clientConfig"]["caBundle"] = ca.bundle
+        url = f"{emulator.url}/apis/admissionregistration.k8s.io/v1/{plural}/dask-kubeflow"
+        assert httpx.put(url, json=config, timeout=30).status_code == 200
+    emulator.webhook_route(f"dask-kubeflow-webhook.{namespace}:443", f"127.0.0.1:{port}")
+
+
 @pytest.mark.timeout(300)
-def test_install_verify_run_and_uninstall_steps_succeed_in_order(emulator, tmp_path, monkeypatch):
+def test_install_verify_run_and_uninstall_steps_succeed_in_order(emulator, tmp_path, monkeypatch,
+                                                                   certificate_authority):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeflow"}})  # Kubeflow's
     dashboard = yaml.safe_load(DASHBOARD_CONFIG.read_text())
     dashboard["metadata"] = {"name": "centraldashboard-config", "namespace": "kubeflow"}
@@ -140,6 +164,7 @@ def test_install_verify_run_and_uninstall_steps_succeed_in_order(emulator, tmp_p
 
     # The controller, started with the installed Deployment's args and env, gives a profile its cluster.
     args, env = _installed_controller_command(emulator)
+    _act_as_cert_manager(emulator, tmp_path, certificate_authority, env)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     starter = controller_starter(Path(emulator.kubeconfig), tmp_path)

@@ -64,7 +64,13 @@ def needs_usage(request: Request, shape: ClusterShape) -> bool:
         return False
     if request.resource == "daskjobs":
         return request.operation == "CREATE"
-    return not is_managed(request, shape)
+    if is_managed(request, shape):
+        return False
+    if request.operation == "UPDATE":  # only more workers can break userClusters on an update
+        path = replicas_path(request.resource, request.subresource) or ()
+        new, old = dig(request.obj, path), dig(request.old, path)
+        return not (isinstance(new, int) and isinstance(old, int) and new <= old)
+    return True
 
 
 def validate(request: Request, shape: ClusterShape, trust: Trust, usage: Usage | None = None) -> Verdict:

@@ -3,7 +3,7 @@
 ``register_webhooks(registry)`` adds, when ``DASK_KUBEFLOW_WEBHOOK_CERT_DIR`` is set (the mounted
 cert-manager Secret with ``tls.crt`` / ``tls.key``):
 
-- ``@kopf.on.mutate`` ``mutate-dask``: fills missing requests/limits from the namespace's tier;
+- ``@kopf.on.mutate`` ``mutate-dask`` (creates): fills missing requests/limits from the namespace's tier;
 - ``@kopf.on.validate`` ``validate-dask``: tier limits, pod security, the managed cluster's
   protection, ``userClusters`` (listing the namespace's Dask objects only when the decision needs it);
 - the HTTPS server (``settings.admission.server``), ``CertReloadingServer``: it loads a renewed
@@ -149,9 +149,9 @@ def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] |
     address = env.get(ENV_WEBHOOK_ADDRESS) or "0.0.0.0"
     check_seconds = float(env.get(ENV_WEBHOOK_CERT_CHECK_SECONDS) or 10)
     validate_dask, mutate_dask = _handlers(trust_from_env(env))
-    common: dict[str, Any] = dict(operations=_OPERATIONS, subresource="*", registry=registry, side_effects=False)
-    kopf.on.mutate(_is_dask, id=MUTATE_ID, **common)(mutate_dask)
-    kopf.on.validate(_is_dask, id=VALIDATE_ID, **common)(validate_dask)
+    common: dict[str, Any] = dict(subresource="*", registry=registry, side_effects=False)
+    kopf.on.mutate(_is_dask, id=MUTATE_ID, operations=["CREATE"], **common)(mutate_dask)
+    kopf.on.validate(_is_dask, id=VALIDATE_ID, operations=_OPERATIONS, **common)(validate_dask)
 
     @kopf.on.startup(id="webhook-server", registry=registry)
     async def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
