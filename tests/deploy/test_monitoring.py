@@ -175,6 +175,16 @@ def test_every_dashboard_query_names_an_exported_metric(scheduler_metrics):
     assert not queried - exported, f"the dashboard queries metrics nobody exports: {sorted(queried - exported)}"
 
 
+def test_workers_panel_shows_now_wanted_and_the_tiers_maximum(installed):
+    [panel] = [p for p in DASHBOARD["panels"] if p["title"].startswith("Workers now")]
+    queried = set().union(*(query_metrics(t["expr"]) for t in panel["targets"]))
+    assert {"dask_scheduler_workers", "dask_scheduler_desired_workers",
+            "dask_kubeflow_controller_cluster_max_workers"} <= queried
+    # The gauge's own namespace label (the profile namespace) must survive the scrape of the controller pod.
+    [endpoint] = one(installed, "PodMonitor", "dask-kubeflow-controller")["spec"]["podMetricsEndpoints"]
+    assert endpoint["honorLabels"] is True
+
+
 def test_query_parser_sees_through_promql():
     assert query_metrics('sum by (le, route) (rate(a_b_bucket{code=~"5.."}[5m])) * 60 + max(c)') == {"a_b_bucket", "c"}
     assert query_metrics("label_values(dask_scheduler_clients, namespace)") == {"dask_scheduler_clients"}

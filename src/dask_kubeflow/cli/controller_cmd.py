@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
 
+from ..kube.names import ENV_INSTALL_NAMESPACE, INSTALL_NAMESPACE
 from .app import app, fail
 
 
 def _policy_location(value: str) -> tuple[str, str]:
+    """NAMESPACE/NAME; '' = the policy ConfigMap in the install namespace ($DASK_KUBEFLOW_INSTALL_NAMESPACE)."""
+    from ..controller.settings import POLICY_CONFIGMAP
+
+    value = value or f"{os.environ.get(ENV_INSTALL_NAMESPACE) or INSTALL_NAMESPACE}/{POLICY_CONFIGMAP}"
     namespace, sep, name = value.partition("/")
     if not sep or not namespace or not name:
-        raise fail(f"--policy-configmap {value!r} must be NAMESPACE/NAME, e.g. dask-kubeflow/dask-kubeflow-policy")
+        raise fail(f"--policy-configmap {value!r} must be NAMESPACE/NAME, e.g. {INSTALL_NAMESPACE}/{POLICY_CONFIGMAP}")
     return namespace, name
 
 
 @app.command("controller")
 def controller(
     policy_configmap: str = typer.Option(
-        "dask-kubeflow/dask-kubeflow-policy", help="NAMESPACE/NAME of the ConfigMap holding the policy"),
+        "", help="NAMESPACE/NAME of the ConfigMap holding the policy ('' = dask-kubeflow-policy in "
+                 "$DASK_KUBEFLOW_INSTALL_NAMESPACE)"),
     policy_key: str = typer.Option("policy.yaml", help="key of the policy YAML in that ConfigMap"),
     workers: int = typer.Option(8, min=1, max=256, help="namespaces reconciled at the same time"),
     reload_rate: float = typer.Option(50.0, min=0.1, help="namespaces per second re-reconciled after a policy change"),
@@ -30,6 +37,9 @@ def controller(
     liveness: str = typer.Option("http://0.0.0.0:8081/healthz", help="kopf liveness endpoint URL ('' = off)"),
     log_format: str = typer.Option("full", help="full (with timestamps), plain, or json (structured logs)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+    dashboard_link: str = typer.Option(
+        "", help="NAMESPACE/NAME of Kubeflow's central dashboard ConfigMap to add the 'Dask clusters' menu item "
+                 "to at start, e.g. kubeflow/centraldashboard-config ('' = off)"),
 ) -> None:
     """Give every Kubeflow profile namespace its Dask cluster and keep it matching the policy."""
     # Needed, measured: kopf (kopf/_cogs/helpers/thirdparty.py) imports the kubernetes,
@@ -42,13 +52,21 @@ def controller(
         sys.modules.setdefault(unused, None)  # type: ignore[assignment]
     import kopf
 
+    from ..controller.dashboard_link import parse_location
     from ..controller.runner import run
     from ..controller.settings import ControllerSettings
+    from ..render import PlatformError, platform_from_env
 
     formats = {"full": kopf.LogFormat.FULL, "plain": kopf.LogFormat.PLAIN, "json": kopf.LogFormat.JSON}
     if log_format not in formats:
         raise fail(f"--log-format {log_format!r} is not known; use full, plain or json")
     namespace, name = _policy_location(policy_configmap)
+    try:
+        platform = platform_from_env(os.environ)  # the same settings `dask-kubeflow render` reads
+        if dashboard_link:
+            parse_location(dashboard_link)
+    except (PlatformError, ValueError) as err:
+        raise fail(str(err)) from None
     kopf.configure(
         verbose=verbose,
         log_format=formats[log_format],
@@ -60,4 +78,5 @@ def controller(
         policy_namespace=namespace, policy_name=name, policy_key=policy_key, workers=workers,
         reload_rate=reload_rate, resync_seconds=resync, request_timeout=request_timeout,
         metrics_port=metrics_port, liveness=liveness or None,
+        platform=platform, dashboard_link=dashboard_link or None,
     ))

@@ -8,29 +8,40 @@ any edit of ours - renamed, re-iconed, moved into a section - are kept) and take
 uninstall. ``merge_link`` / ``remove_link`` are pure; ``ensure_dashboard_link`` reads and patches
 the one ConfigMap (RBAC: get/patch on it by ``resourceNames``, deploy/overlays/kubeflow).
 
+The controller runs ``keep_dashboard_link`` at start when ``--dashboard-link=NAMESPACE/NAME`` is set
+(the kubeflow overlay sets ``kubeflow/centraldashboard-config``): transient API errors are retried
+with ``kube.retry`` backoff; a forbidden or missing ConfigMap is one log line, never a failure.
+
 Uninstall (docs/install-kubeflow.md): ``python -m dask_kubeflow.controller.dashboard_link --remove``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
 
 from ..kube.errors import API_ERRORS, KubeError, from_exception
-from ..kube.names import DASHBOARD_ROOT
+from ..kube.names import DASHBOARD_ROOT, KUBEFLOW_NAMESPACE
 from ..kube.resources import ConfigMap
+from ..kube.retry import Backoff
 
-__all__ = ["DASHBOARD_NAMESPACE", "DASHBOARD_CONFIGMAP", "DASK_MENU_ITEM", "LinksError", "merge_link",
-           "remove_link", "ensure_dashboard_link", "remove_dashboard_link"]
+__all__ = ["DASHBOARD_NAMESPACE", "DASHBOARD_CONFIGMAP", "DASK_MENU_ITEM", "LinkChange", "LinksError", "merge_link",
+           "remove_link", "ensure_dashboard_link", "keep_dashboard_link", "parse_location", "remove_dashboard_link"]
 
-DASHBOARD_NAMESPACE: Final = "kubeflow"  # where Kubeflow's central dashboard always runs
+log = logging.getLogger("dask_kubeflow.controller")
+
+DASHBOARD_NAMESPACE: Final = KUBEFLOW_NAMESPACE  # where Kubeflow's central dashboard runs by default
 DASHBOARD_CONFIGMAP: Final = "centraldashboard-config"
 LINKS_KEY: Final = "links"
 DASK_MENU_ITEM: Final = {"type": "item", "link": f"{DASHBOARD_ROOT}/", "text": "Dask clusters",
                          "icon": "device:developer-board"}
 
-Outcome = Literal["added", "present", "removed", "absent", "no-dashboard"]
+# What one add/remove did to the live menu.
+LinkChange = Literal["added", "present", "removed", "absent", "no-dashboard"]
 
 
 class LinksError(ValueError):
@@ -104,8 +115,11 @@ async def _update(api: Any, namespace: str, name: str, change: Any, verb: str) -
     ConfigMap does not exist (no central dashboard). The patch carries the resourceVersion read, so
     a concurrent edit is a 409 (transient: try again), never overwritten."""
     what = f"{verb} the Dask item in the central dashboard links (ConfigMap {namespace}/{name})"
+    # A GET of the one object (kr8s' ConfigMap.get would LIST with a field selector, which RBAC's
+    # resourceNames for get/patch does not allow).
+    configmap = ConfigMap({"metadata": {"name": name, "namespace": namespace}}, api=api)
     try:
-        configmap = await ConfigMap.get(name, namespace=namespace, api=api)
+        await configmap.refresh()
     except API_ERRORS as err:
         error = from_exception(err, verb="get", resource="configmaps", namespace=namespace, what=what)
         if error.not_found:
@@ -124,7 +138,7 @@ async def _update(api: Any, namespace: str, name: str, change: Any, verb: str) -
 
 
 async def ensure_dashboard_link(api: Any, namespace: str = DASHBOARD_NAMESPACE, name: str = DASHBOARD_CONFIGMAP,
-                                item: dict[str, Any] = DASK_MENU_ITEM) -> Outcome:
+                                item: dict[str, Any] = DASK_MENU_ITEM) -> LinkChange:
     """Merge ``item`` into the live menu: "added", "present" (nothing written) or "no-dashboard"
     (no such ConfigMap: not a Kubeflow cluster, nothing to do). Raises KubeError / LinksError."""
     changed = await _update(api, namespace, name, lambda text: merge_link(text, item), "add")
@@ -132,10 +146,55 @@ async def ensure_dashboard_link(api: Any, namespace: str = DASHBOARD_NAMESPACE, 
 
 
 async def remove_dashboard_link(api: Any, namespace: str = DASHBOARD_NAMESPACE, name: str = DASHBOARD_CONFIGMAP,
-                                link: str = DASK_MENU_ITEM["link"]) -> Outcome:
+                                link: str = DASK_MENU_ITEM["link"]) -> LinkChange:
     """Take the item out of the live menu (uninstall): "removed", "absent" or "no-dashboard"."""
     changed = await _update(api, namespace, name, lambda text: remove_link(text, link), "remove")
     return "no-dashboard" if changed is None else "removed" if changed else "absent"
+
+
+def parse_location(value: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` of the dashboard ConfigMap -> (namespace, name); ValueError says the form."""
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise ValueError(f"--dashboard-link {value!r} must be NAMESPACE/NAME of Kubeflow's central dashboard "
+                         f"ConfigMap, e.g. {DASHBOARD_NAMESPACE}/{DASHBOARD_CONFIGMAP} ('' = off)")
+    return namespace, name
+
+
+async def keep_dashboard_link(api: Any, location: str, *, backoff: Backoff | None = None,
+                              sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> LinkChange | None:
+    """The controller's start-up step: merge the item, retrying transient API errors (backoff) until it
+    is done. Forbidden, a missing ConfigMap or unreadable links are logged once and given up (None):
+    the menu item is a convenience, the controller's work does not depend on it."""
+    namespace, name = parse_location(location)
+    backoff = backoff or Backoff(initial=1.0, maximum=60.0)
+    where = f"ConfigMap {namespace}/{name}"
+    while True:
+        try:
+            change = await ensure_dashboard_link(api, namespace, name)
+        except KubeError as err:
+            if err.transient:
+                delay = backoff.next()
+                log.warning("central dashboard link: %s; retrying in %.0f s", err, delay)
+                await sleep(delay)
+                continue
+            if err.forbidden():
+                log.warning("central dashboard link: not allowed to read or patch %s, so the menu has no "
+                            "'Dask clusters' item; grant get/patch on it (deploy/overlays/kubeflow/"
+                            "dashboard-link-rbac.yaml) or set --dashboard-link='' to stop trying (%s)", where, err)
+            else:
+                log.warning("central dashboard link: %s; the menu has no 'Dask clusters' item", err)
+            return None
+        except LinksError as err:
+            log.warning("central dashboard link: %s", err)
+            return None
+        if change == "no-dashboard":
+            log.info("central dashboard link: no %s (no Kubeflow central dashboard here): nothing to add; "
+                     "set --dashboard-link='' on clusters without Kubeflow", where)
+        else:
+            log.info("central dashboard link: %s", "added the 'Dask clusters' menu item" if change == "added"
+                     else "the 'Dask clusters' menu item is already there")
+        return change
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=None)
     args = parser.parse_args(argv)
 
-    async def go() -> Outcome:
+    async def go() -> LinkChange:
         api = await get_api(args.kubeconfig)
         action = remove_dashboard_link if args.remove else ensure_dashboard_link
         return await action(api, args.namespace)

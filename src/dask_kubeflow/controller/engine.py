@@ -16,6 +16,7 @@ from typing import Any
 from kr8s.asyncio import Api
 
 from . import metrics
+from .dashboard_link import keep_dashboard_link
 from .informer import Informer, Source
 from .livestate import LiveState
 from .policy_source import PolicySource
@@ -64,6 +65,9 @@ class Controller:
                        for i in range(self.settings.workers)]
         self._tasks.append(asyncio.create_task(self.policy.watch_forever(), name="policy-watch"))
         self._tasks.append(asyncio.create_task(self.informer.run(), name="informer"))
+        if self.settings.dashboard_link and self.api is not None:  # Kubeflow's menu item, retried in the background
+            self._tasks.append(asyncio.create_task(keep_dashboard_link(self.api, self.settings.dashboard_link),
+                                                   name="dashboard-link"))
         if self.settings.resync_seconds > 0:
             self._tasks.append(asyncio.create_task(self._resync_forever(), name="periodic-resync"))
 
@@ -197,7 +201,7 @@ class Controller:
         if inputs.namespace is not None and inputs.namespace.terminating:
             return DONE  # Kubernetes is deleting the namespace and everything in it
         started = time.perf_counter()
-        wanted = safe_plan(inputs, policy)
+        wanted = safe_plan(inputs, policy, self.settings.platform)
         error: ReconcileError | None = None
         try:
             changes = await reconcile(self.api, self.live_state, inputs, wanted, live)

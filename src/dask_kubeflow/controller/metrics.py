@@ -8,10 +8,13 @@ Liveness is kopf's own probe endpoint (``--liveness``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from ..kube.kinds import DASK_AUTOSCALER
 
 __all__ = ["REGISTRY", "serve"]
 
@@ -36,6 +39,28 @@ POLICY_VALID = Gauge(_P + "policy_valid", "1 when the policy ConfigMap in force 
                      "0 when the latest was refused (the last good policy stays)", registry=REGISTRY)
 POLICY_ERROR = Gauge(_P + "policy_refused_info", "The problem that made the latest policy be refused",
                      ["problem"], registry=REGISTRY)
+CLUSTER_MAX_WORKERS = Gauge(_P + "cluster_max_workers", "Most worker pods the managed cluster's autoscaler may run "
+                            "(its DaskAutoscaler's maximum), per namespace and tier", ["namespace", "tier"],
+                            registry=REGISTRY)
+_max_workers_tier: dict[str, str] = {}  # namespace -> the tier label of its CLUSTER_MAX_WORKERS series
+
+
+def max_workers_of(desired: list[dict[str, Any]]) -> int | None:
+    """The DaskAutoscaler maximum among the objects a reconcile wants (None: no managed cluster)."""
+    for obj in desired:
+        if obj.get("kind") == DASK_AUTOSCALER.kind:
+            return int(obj["spec"]["maximum"])
+    return None
+
+
+def record_cluster_max_workers(namespace: str, tier: str | None, maximum: int | None) -> None:
+    """The namespace's max-workers series: set, moved to a new tier label, or removed (``maximum`` None)."""
+    old = _max_workers_tier.pop(namespace, None)
+    if old is not None and (maximum is None or old != tier):
+        CLUSTER_MAX_WORKERS.remove(namespace, old)
+    if maximum is not None and tier:
+        CLUSTER_MAX_WORKERS.labels(namespace=namespace, tier=tier).set(maximum)
+        _max_workers_tier[namespace] = tier
 
 
 def record_policy_refused(problem: str) -> None:

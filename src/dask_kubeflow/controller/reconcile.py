@@ -18,7 +18,7 @@ from ..kube.errors import KubeError
 from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, OPT_OUT_LABEL, STATUS_CONFIGMAP
 from ..kube.resources import RENDERED_KINDS, ObjectRef, ref_of
 from ..policy import NamespaceFacts, Policy, resolve
-from ..render import render_namespace
+from ..render import Platform, render_namespace
 from . import apply
 from .livestate import LiveState, differs, keep_live_replicas, with_hash
 from .quota import quota_problem
@@ -51,7 +51,7 @@ class Plan:
     problem: str = ""  # reported as an error; the objects are applied anyway (nothing is torn down)
 
 
-def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
+def plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = None) -> Plan:
     """What the namespace should contain now. Pure: no I/O."""
     if inputs.profile is None:
         return Plan([], "Removed", message="no Profile for this namespace; managed objects are removed")
@@ -69,7 +69,7 @@ def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
             f"namespace label {OPT_OUT_LABEL}=true: no managed Dask cluster here; "
             f"remove the label to get it back"))
     shape = resolve(policy, facts)
-    desired = render_namespace(facts, shape)
+    desired = render_namespace(facts, shape, platform)  # platform: where the install runs (settings)
     if not desired:
         return Plan([], "Disabled", tier=shape.tier, facts=facts, message=(
             f"tier {shape.tier!r} has enabled: false in the policy; no managed Dask cluster here"))
@@ -79,10 +79,10 @@ def plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
                 problem=problem)
 
 
-def safe_plan(inputs: NamespaceInputs, policy: Policy) -> Plan:
+def safe_plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = None) -> Plan:
     """``plan``, with a namespace render refuses (an invalid name) as an ``Error`` plan."""
     try:
-        return plan(inputs, policy)
+        return plan(inputs, policy, platform)
     except ValueError as err:
         return Plan([], "Error", message=str(err), problem=str(err))
 

@@ -82,6 +82,7 @@ class Reporter:
         else:
             self._managed.discard(namespace)
         metrics.MANAGED_NAMESPACES.set(len(self._managed))
+        metrics.record_cluster_max_workers(namespace, plan.tier, metrics.max_workers_of(list(plan.desired)))
         metrics.FAILING_NAMESPACES.set(len(self._failing))
         if changes.changed:
             log.info("namespace %s: %s (tier %s): created [%s] updated [%s] removed [%s]", namespace,

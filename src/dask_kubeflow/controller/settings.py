@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..kube.names import INSTALL_NAMESPACE
+from ..render.platform import Platform
 
 __all__ = ["ControllerSettings", "POLICY_CONFIGMAP", "POLICY_KEY"]
 
@@ -24,3 +25,7 @@ class ControllerSettings:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080  # /metrics and /readyz; 0 = do not serve
     liveness: str | None = "http://0.0.0.0:8081/healthz"  # kopf's liveness endpoint; None = off
+    # Where the install runs (DASK_KUBEFLOW_*_NAMESPACE, ..._CLUSTER_DOMAIN): what every NetworkPolicy admits.
+    platform: Platform = field(default_factory=Platform)
+    # NAMESPACE/NAME of Kubeflow's centraldashboard-config to merge the "Dask clusters" item into; None = off.
+    dashboard_link: str | None = None
