@@ -362,3 +362,26 @@ def test_kopf_admission_server_end_to_end(emulator: Emulator, ca: CertificateAut
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         log.close()
+
+
+# ----------------------------------------------------------------------------------------- the write path
+
+def test_dependent_written_after_its_owner_is_gone_is_collected(emulator: Emulator) -> None:
+    """The garbage collector deletes an object whose owners are all absent (the upstream operator can create a
+    worker Deployment just after its DaskWorkerGroup was deleted)."""
+    from tests.harness.stack import wait_for
+
+    owner = emulator.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner",
+                                                                                   "namespace": "default"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    assert call(emulator, "DELETE", "/api/v1/namespaces/default/configmaps/owner")[0] == 200
+    status, _ = call(emulator, "POST", "/api/v1/namespaces/default/configmaps",
+                     {"metadata": {"name": "late", "ownerReferences": [ref]}})
+    assert status == 201
+    wait_for(lambda: emulator.get("configmaps", "late", "default") is None, timeout=30,
+             what="the ownerless dependent to be collected")
+    kept = {"metadata": {"name": "kept", "ownerReferences": [
+        ref, {**ref, "name": "alive", "uid": emulator.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": "alive", "namespace": "default"}})["metadata"]["uid"]}]}}
+    assert call(emulator, "POST", "/api/v1/namespaces/default/configmaps", kept)[0] == 201
+    assert emulator.get("configmaps", "kept", "default") is not None  # one live owner is enough

@@ -19,6 +19,7 @@ import hashlib
 import re
 import secrets
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ ANONYMOUS = UserInfo("system:anonymous", (UNAUTHENTICATED,))
 
 def service_account_user(namespace: str, name: str) -> UserInfo:
     """The userInfo the API server gives a ServiceAccount token."""
-    uid = hashlib.sha1(f"{namespace}/{name}".encode()).hexdigest()
+    uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"serviceaccount:{namespace}/{name}"))  # stable, UUID-shaped
     return UserInfo(f"{SA_PREFIX}{namespace}:{name}",
                     ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", AUTHENTICATED), uid)
 

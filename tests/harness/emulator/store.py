@@ -361,6 +361,7 @@ class Store:
                 self._put(rt, None, obj)
                 if rt.kind == "CustomResourceDefinition":
                     self.registry.add(resource_from_crd(obj))
+                self._collect_if_ownerless(rt, obj)
                 return obj
             if self.find(rt, old["metadata"].get("namespace"), old["metadata"]["name"]) is not old:
                 raise Stale(f"{rt.key} {old['metadata']['name']} changed while admission ran")
@@ -369,6 +370,7 @@ class Store:
             self._put(rt, old, obj)
             if rt.kind == "CustomResourceDefinition":
                 self.registry.add(resource_from_crd(obj))
+            self._collect_if_ownerless(rt, obj)
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 if rt.kind == "Namespace":
                     self._finish_namespace(obj)  # only once its contents are gone
@@ -743,6 +745,22 @@ class Store:
             else:
                 new["metadata"].pop("ownerReferences", None)
             self._put(rt, obj, new)
+
+    def _collect_if_ownerless(self, rt: ResourceType, obj: Obj) -> None:
+        """The garbage collector also deletes an object written with ownerReferences none of whose owners
+        exists (an owner deleted just before its dependent was created): soon after, not in the write."""
+        refs = [o.get("uid") for o in obj["metadata"].get("ownerReferences") or [] if o.get("uid")]
+        if not refs or any(self._uid_exists(uid) for uid in refs):
+            return
+        key = (obj["metadata"].get("namespace"), obj["metadata"]["name"], obj["metadata"]["uid"])
+
+        def collect() -> None:
+            current = self.find(rt, key[0], key[1])
+            if current is None or current["metadata"]["uid"] != key[2] or current["metadata"].get("deletionTimestamp"):
+                return
+            if not any(self._uid_exists(o.get("uid")) for o in current["metadata"].get("ownerReferences") or []):
+                self._delete(rt, current, "Background")
+        self._defer(0, collect)
 
     def _uid_exists(self, uid: str | None) -> bool:
         return bool(uid) and uid in self._by_uid
