@@ -59,12 +59,14 @@ class Attack:
 
 
 @pytest.fixture(scope="session")
-def _attempts_file() -> Path:
-    """test-artifacts/security/attempts.jsonl, emptied once per test session."""
+def _attempts_file() -> tuple[Path, str]:
+    """test-artifacts/security/attempts.jsonl (appended to: several sessions may run at once, so
+    each line names its session) and this session's id."""
+    import os
+    import time
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / "attempts.jsonl"
-    path.write_text("")
-    return path
+    return ARTIFACTS / "attempts.jsonl", f"{time.strftime('%Y-%m-%dT%H:%M:%S')}-{os.getpid()}"
 
 
 @pytest.fixture
@@ -72,8 +74,9 @@ def attack(request, _attempts_file) -> Attack:
     """One counter per test; its tally is appended to test-artifacts/security/attempts.jsonl."""
     counter = Attack(request.node.name)
     yield counter
-    with _attempts_file.open("a") as out:
-        out.write(json.dumps({"test": request.node.nodeid, "attempts": counter.attempts,
+    path, session = _attempts_file
+    with path.open("a") as out:
+        out.write(json.dumps({"session": session, "test": request.node.nodeid, "attempts": counter.attempts,
                               "got_through": len(counter.through), "through": counter.through}) + "\n")
 
 
