@@ -108,7 +108,7 @@ def test_running_but_not_ready_reports_probe() -> None:
 
 def test_no_pod_and_no_cluster_status_blames_the_operator() -> None:
     found = explain_pods([], [], NS, owners=["dask-cluster-scheduler"], cluster={"metadata": {"name": "dask-cluster"}})
-    assert found is not None and "operator" in found.reason and "kubectl get pods -n dask-operator" in found.fix
+    assert found is not None and "operator" in found.reason and "kubectl get pods -A -l app.kubernetes.io/name=dask-kubernetes-operator" in found.fix
 
 
 def test_events_of_other_objects_are_ignored() -> None:

@@ -15,7 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kube.names import default_worker_group, scheduler_service
+from ..kube.names import OPERATOR_POD_LABELS, default_worker_group, scheduler_service
+
+# The operator runs wherever the install put it (params.env): find it by its pod labels, in any namespace.
+_OPERATOR_SELECTOR = ",".join(f"{k}={v}" for k, v in OPERATOR_POD_LABELS.items())
 
 __all__ = [
     "Diagnosis",
@@ -224,8 +227,8 @@ def explain_pods(
         if cluster is not None and not phase:
             return Diagnosis(
                 f"no {what} pod exists and the DaskCluster has no status: the Dask operator is not acting on it",
-                "ask your platform admin to check the dask-kubernetes operator is running "
-                "(kubectl get pods -n dask-operator)",
+                "ask your platform admin to check the dask-kubernetes operator is running in the operator's "
+                f"namespace (kubectl get pods -A -l {_OPERATOR_SELECTOR})",
             )
         return Diagnosis(f"no {what} pod exists yet" + (f" (cluster phase {phase})" if phase else ""),
                          f"wait a little longer, or kubectl get pods,events -n {namespace}")
