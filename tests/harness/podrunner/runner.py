@@ -38,6 +38,7 @@ from . import podnet
 from .addresses import LoopbackBlock
 from .network import PodEntry, container_ports, network_section
 from .commands import UnsupportedContainer, container_env, local_command
+from . import volumes
 from .manifests import container_event, owner_uid, pod_for_deployment, selector_matches, status_patch
 from .probes import probe_once, probe_timing
 from .processes import is_alive, start_process, stop_process
@@ -453,10 +454,12 @@ class PodRunner:
         pod_dir = self.workdir / "pods" / meta["namespace"] / meta["name"]
         (pod_dir / "tmp").mkdir(parents=True, exist_ok=True)
         containers = []
+        sources = await volumes.read_sources(self.api, pod)  # ConfigMaps/Secrets of volumes and envFrom
         for cspec in spec.get("containers") or []:
             log_path = pod_dir / f"{cspec.get('name', 'container')}.log"
             try:
-                env = container_env(cspec, pod, ip)
+                env = {**volumes.env_from(cspec, sources), **container_env(cspec, pod, ip)}  # env wins
+                volumes.mount_volumes(cspec, pod, sources, pod_dir, self.workdir)
                 command = local_command(cspec, env, ip, self.bin_dir)
                 containers.append(ContainerRun(cspec, command, self._process_env(pod, ip, pod_dir, env), log_path))
             except UnsupportedContainer as exc:
