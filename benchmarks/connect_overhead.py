@@ -83,6 +83,7 @@ client.wait_for_workers(1, timeout=120)
 client.close()
 name = cluster.name
 print(json.dumps({"ready": name}), flush=True)
+kept = []
 for line in sys.stdin:
     if line.strip() == "stop":
         break
@@ -93,6 +94,9 @@ for line in sys.stdin:
     assert client.submit(sum, [1, 2]).result() == 3
     first_task = time.perf_counter() - start
     client.close()
+    # Kept alive on purpose: a collected Gateway's __del__ runs close() -> sync() on its own event
+    # loop thread and deadlocks (dask-gateway 2026.3; seen after ~10 rounds here).
+    kept.append(again)
     print(json.dumps({"client": to_client, "task": first_task}), flush=True)
 cluster.shutdown()
 """
@@ -164,18 +168,54 @@ def start_gateway(python: Path, tmp: Path) -> tuple[subprocess.Popen[str], subpr
     client = subprocess.Popen([str(python), "-c", GATEWAY_CLIENT, f"http://127.0.0.1:{api_port}"], cwd=tmp,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=(tmp / "gw-client.log").open("w"),
                               text=True, env={**os.environ, "JUPYTERHUB_USER": "bench"})
-    assert client.stdout is not None
-    ready = json.loads(client.stdout.readline() or "{}")
-    if "ready" not in ready:
-        raise SystemExit(f"the Dask Gateway cluster did not start; see {tmp}/gw-client.log and gateway.log")
+    try:
+        ready = json.loads(_readline(client, 240) or "{}")
+        if "ready" not in ready:
+            raise SystemExit(f"the Dask Gateway cluster did not start; see {tmp}/gw-client.log and gateway.log")
+    except BaseException:
+        stop_processes([client, server])
+        raise
     return server, client
 
 
+def stop_processes(procs: list[subprocess.Popen[str] | None]) -> None:
+    """Stop what this script started, by PID: the timing client first (it shuts its cluster down)."""
+    for proc in procs:
+        if proc is None or proc.poll() is not None:
+            continue
+        if proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(20 if proc.stdin is not None else 0.1)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
+    """One line of the child's output, or SystemExit after ``timeout`` seconds (a hung round)."""
+    import select
+
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        raise SystemExit(f"the Dask Gateway client did not answer within {timeout:.0f} s")
+    return proc.stdout.readline()
+
+
 def gateway_round(client: subprocess.Popen[str]) -> dict[str, float]:
-    assert client.stdin is not None and client.stdout is not None
+    assert client.stdin is not None
     client.stdin.write("go\n")
     client.stdin.flush()
-    return json.loads(client.stdout.readline())
+    return json.loads(_readline(client, 120))
 
 
 def setup_namespace(api: kr8s.Api, tmp: Path) -> None:
@@ -241,21 +281,15 @@ def main() -> None:
                         f"{n} {measured[n]['client'] * 1e3:6.1f} ms ({measured[n]['task'] * 1e3:6.1f} with a task)"
                         for n in ("connect", "from_name", "gateway")), flush=True)
         finally:
-            if gw_client is not None and gw_client.stdin:  # it shuts its cluster down and exits
-                gw_client.stdin.write("stop\n")
-                gw_client.stdin.close()
-            for proc in (gw_client, server):
-                if proc is not None:
-                    try:
-                        proc.wait(30 if proc is gw_client else 0.1)
-                    except subprocess.TimeoutExpired:
-                        proc.terminate()
-                        proc.wait(30)
-            dns.uninstall()
-            operator.stop()
-            runner.stop()
+            try:
+                stop_processes([gw_client, server])
+            finally:
+                dns.uninstall()
+                operator.stop()
+                runner.stop()
 
-    result = {"rounds": args.rounds, **summarize(rows)}
+    result = {"rounds": args.rounds, "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+              "cores": os.cpu_count(), **summarize(rows)}
     print(json.dumps(result, indent=1))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({**result, "per_round": rows}, indent=1) + "\n")

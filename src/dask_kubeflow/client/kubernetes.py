@@ -113,12 +113,25 @@ def open_cluster(name: str, namespace: str, timeout: float) -> KubeCluster:
     return box["cluster"]
 
 
+def fetch_versions(client: Client, packages: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``Client.get_versions()``'s answer (Dask's own reports), with its two RPCs sent at once."""
+    from distributed.versions import get_versions
+
+    async def both() -> tuple[Any, Any]:
+        return await asyncio.gather(
+            client.scheduler.versions(packages=list(packages)),
+            client.scheduler.broadcast(msg={"op": "versions", "packages": list(packages)}, on_error="ignore"))
+
+    scheduler, workers = client.sync(both)
+    return {"scheduler": scheduler, "workers": workers, "client": get_versions(packages)}
+
+
 def check_versions(client: Client, image: Callable[[], str | None]) -> None:
     """One table of client, scheduler and worker versions (Dask's ``get_versions``); warn or refuse."""
     mode = check_mode()
     if mode == "off":
         return
-    report = version_report(client.get_versions(packages=list(extra_packages())), extra_packages())
+    report = version_report(fetch_versions(client, extra_packages()), extra_packages())
     if report.ok:
         return
     try:

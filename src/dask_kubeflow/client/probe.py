@@ -19,7 +19,7 @@ from distributed.versions import VersionMismatchWarning
 
 from .environment import Environment
 from .errors import ConnectError
-from .kubernetes import dashboard_link_template, open_cluster
+from .kubernetes import dashboard_link_template, fetch_versions, open_cluster
 from .snapshot import ProbeResult
 from .versions import extra_packages, version_report
 
@@ -40,7 +40,7 @@ def _http_status(url: str, timeout: float) -> tuple[int | None, str | None]:
 def _live(client: Client) -> dict[str, Any]:
     """Versions, size and dashboard link as the scheduler reports them."""
     extra = extra_packages()
-    report = version_report(client.get_versions(packages=list(extra)), extra)
+    report = version_report(fetch_versions(client, extra), extra)
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     return {
         "mismatches": report.mismatches(),
