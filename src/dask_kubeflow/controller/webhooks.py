@@ -1,7 +1,7 @@
 """Admission webhooks served by the controller: kopf handlers around the pure ``admission`` decisions.
 
-``register_webhooks(registry)`` adds, when ``DASK_KUBEFLOW_WEBHOOK_CERT_DIR`` is set (the mounted
-cert-manager Secret with ``tls.crt`` / ``tls.key``):
+``register_webhooks(registry)`` adds, when a serving certificate is there (``tls.crt`` / ``tls.key`` of
+the cert-manager Secret, mounted at ``/etc/dask-kubeflow/webhook``, or ``$DASK_KUBEFLOW_WEBHOOK_CERT_DIR``):
 
 - ``@kopf.on.mutate`` ``mutate-dask`` (creates): fills missing requests/limits from the namespace's tier;
 - ``@kopf.on.validate`` ``validate-dask``: tier limits, pod security, the managed cluster's
@@ -12,7 +12,7 @@ cert-manager Secret with ``tls.crt`` / ``tls.key``):
 The webhook configurations are ours (deploy/base/webhooks, CA injected by cert-manager), not kopf's
 managed ones: ``settings.admission.managed`` stays unset, so the controller needs no RBAC on
 admissionregistration and the configuration exists (fail-closed) even while the controller is down.
-kopf serves each handler at ``/<handler id>``. Without the variable nothing is registered: kopf
+kopf serves each handler at ``/<handler id>``. Without a certificate nothing is registered: kopf
 refuses admission handlers that have no server.
 """
 
@@ -48,6 +48,7 @@ ENV_WEBHOOK_ADDRESS = "DASK_KUBEFLOW_WEBHOOK_ADDRESS"
 ENV_WEBHOOK_CERT_CHECK_SECONDS = "DASK_KUBEFLOW_WEBHOOK_CERT_CHECK_SECONDS"  # how often to look for a renewal
 USAGE_TIMEOUT = 3.0  # seconds for listing a namespace's Dask objects (the webhook's own timeout is 10)
 DEFAULT_WEBHOOK_PORT = 9443
+DEFAULT_CERT_DIR = "/etc/dask-kubeflow/webhook"  # where deploy/base/webhooks mounts Secret dask-kubeflow-webhook-tls
 MUTATE_ID = "mutate-dask"
 VALIDATE_ID = "validate-dask"
 CONTROLLER_ACCOUNT = "dask-kubeflow-controller"
@@ -142,7 +143,8 @@ def _handlers(trust: Trust) -> tuple[Any, Any]:
 def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] | None = None) -> bool:
     """Register the handlers and the server when a certificate directory is configured; True if so."""
     env = dict(os.environ if environ is None else environ)
-    cert_dir = env.get(ENV_WEBHOOK_CERT_DIR)
+    cert_dir = env.get(ENV_WEBHOOK_CERT_DIR) or (DEFAULT_CERT_DIR if (Path(DEFAULT_CERT_DIR) / "tls.crt").exists()
+                                                  else None)
     if not cert_dir:
         return False
     port = int(env.get(ENV_WEBHOOK_PORT) or DEFAULT_WEBHOOK_PORT)
