@@ -9,6 +9,7 @@ from . import advise_cmd  # noqa: F401  (registers "advise")
 from . import gateway_cmd  # noqa: F401  (registers "gateway")
 from . import controller_cmd  # noqa: F401  (registers "controller")
 from . import cluster_cmd  # noqa: F401  (registers "connect", "status", "doctor")
+from . import lifecycle_cmd  # noqa: F401  (registers "cluster wake")
 from .app import app
 
 __all__ = ["app", "main"]

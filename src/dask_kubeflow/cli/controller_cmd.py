@@ -40,6 +40,8 @@ def controller(
     dashboard_link: str = typer.Option(
         "", help="NAMESPACE/NAME of Kubeflow's central dashboard ConfigMap to add the 'Dask clusters' menu item "
                  "to at start, e.g. kubeflow/centraldashboard-config ('' = off)"),
+    clock_file: str = typer.Option("", help="file holding seconds to add to the clock (tests: hours take seconds)"),
+    lifecycle_interval: float = typer.Option(30.0, min=0.1, help="seconds between looks at idle clusters"),
 ) -> None:
     """Give every Kubeflow profile namespace its Dask cluster and keep it matching the policy."""
     # Needed, measured: kopf (kopf/_cogs/helpers/thirdparty.py) imports the kubernetes,
@@ -79,4 +81,5 @@ def controller(
         reload_rate=reload_rate, resync_seconds=resync, request_timeout=request_timeout,
         metrics_port=metrics_port, liveness=liveness or None,
         platform=platform, dashboard_link=dashboard_link or None,
+        clock_file=clock_file or None, lifecycle_interval=lifecycle_interval,
     ))

@@ -16,6 +16,9 @@ from typing import Any
 from kr8s.asyncio import Api
 
 from . import metrics
+from .activity import ACTIVITY_SOURCES
+from .clock import clock_from_env
+from .hibernation import Hibernation
 from .dashboard_link import keep_dashboard_link
 from .informer import Informer, Source
 from .livestate import LiveState
@@ -42,6 +45,8 @@ class Controller:
         self.policy: PolicySource | None = None
         self.informer: Informer | None = None
         self.reporter: Reporter | None = None
+        self.clock = clock_from_env(settings.clock_file)
+        self.hibernation: Hibernation | None = None
         self.first_pass_done = False
         self._seen_while_busy: dict[str, list[dict[str, Any] | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -49,7 +54,8 @@ class Controller:
     # -- wiring (called from the kopf startup handler) ---------------------------------------------
     def attach(self, api: Api) -> None:
         self.api = api
-        self.informer = Informer(api, ALL_SOURCES, on_change=self._changed)
+        self.informer = Informer(api, [*ALL_SOURCES, *ACTIVITY_SOURCES], on_change=self._changed)
+        self.hibernation = Hibernation(self, self.clock, self.settings.lifecycle_interval)
         s = self.settings
         self.policy = PolicySource(api, s.policy_namespace, s.policy_name, s.policy_key, on_change=self.requeue_all)
         self.reporter = Reporter(api, self.live_state, lambda: self.policy.version if self.policy else "none")
@@ -65,6 +71,8 @@ class Controller:
                        for i in range(self.settings.workers)]
         self._tasks.append(asyncio.create_task(self.policy.watch_forever(), name="policy-watch"))
         self._tasks.append(asyncio.create_task(self.informer.run(), name="informer"))
+        if self.hibernation is not None:
+            self._tasks.append(asyncio.create_task(self.hibernation.run(), name="hibernation"))
         if self.settings.dashboard_link and self.api is not None:  # Kubeflow's menu item, retried in the background
             self._tasks.append(asyncio.create_task(keep_dashboard_link(self.api, self.settings.dashboard_link),
                                                    name="dashboard-link"))
@@ -99,6 +107,11 @@ class Controller:
             metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def _changed(self, source: Source, namespace: str, obj: dict[str, Any] | None) -> None:
+        if source in ACTIVITY_SOURCES or (source in MANAGED_SOURCES and source.cls.kind == "DaskCluster"):
+            if self.hibernation is not None and self.informer is not None and self.informer.synced.is_set():
+                self.hibernation.nudge(namespace)  # pods, notebooks, DaskJobs, the DaskCluster's annotations
+            if source in ACTIVITY_SOURCES:
+                return  # never a reason to reconcile the namespace's objects
         if source in MANAGED_SOURCES:
             self.managed_changed(namespace, obj)
         elif source is PROFILES or self.has_profile(namespace) or self.has_managed(namespace):

@@ -29,3 +29,5 @@ class ControllerSettings:
     platform: Platform = field(default_factory=Platform)
     # NAMESPACE/NAME of Kubeflow's centraldashboard-config to merge the "Dask clusters" item into; None = off.
     dashboard_link: str | None = None
+    clock_file: str | None = None  # seconds to add to the wall clock, re-read when it changes (tests)
+    lifecycle_interval: float = 30.0  # seconds between looks at idle clusters (hibernation, usage)

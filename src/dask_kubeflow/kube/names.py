@@ -94,6 +94,24 @@ OPERATOR_POD_LABELS: Final = {
 STATUS_CONFIGMAP: Final = "dask-kubeflow-status"
 COMPONENT_LABEL: Final = "dask.kubeflow.org/component"
 OPT_OUT_LABEL: Final = "dask.kubeflow.org/opt-out"  # value "true" on a Namespace: no managed cluster there
+# Hibernation (controller/lifecycle.py, docs/hibernation.md): on the managed DaskCluster. The controller
+# writes HIBERNATED (RFC 3339 time); anyone who may patch the DaskCluster (kubeflow-edit) asks for a wake
+# with an annotation-only patch of WAKE_REQUESTED (the admission webhook lets it through: spec unchanged).
+HIBERNATED_ANNOTATION: Final = "dask.kubeflow.org/hibernated"
+WAKE_REQUESTED_ANNOTATION: Final = "dask.kubeflow.org/wake-requested"
+# Usage accounting (controller/usage.py): one ConfigMap per namespace, label COMPONENT_LABEL=usage.
+USAGE_CONFIGMAP: Final = "dask-kubeflow-usage"
+# Kubeflow's notebook controller labels every notebook pod with its Notebook's name.
+NOTEBOOK_NAME_LABEL: Final = "notebook-name"
+# Kubeflow marks a stopped Notebook with this annotation (the notebook UI's stop button).
+NOTEBOOK_STOPPED_ANNOTATION: Final = "kubeflow-resource-stopped"
+# User clusters (render/user_cluster.py): DaskClusters a namespace's users run beside the managed one.
+# Created with USER_CLUSTER_LABEL "true", the mutating webhook renders their spec from the tier.
+USER_CLUSTER_LABEL: Final = "dask.kubeflow.org/user-cluster"
+OWNER_ANNOTATION: Final = "dask.kubeflow.org/owner"  # who created it, as the API server authenticated them
+REQUESTED_ANNOTATION: Final = "dask.kubeflow.org/requested"  # JSON {"workers", "workerCpu", "workerMemory"}
+# Event reason of an admission refusal, posted on the Namespace (status, doctor and the clusters page read it).
+TIER_REFUSED_REASON: Final = "RefusedByTier"
 
 
 # -- names derived from (namespace, cluster) ----------------------------------------------------

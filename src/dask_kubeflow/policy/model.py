@@ -20,12 +20,15 @@ from ..kube.names import MAX_CLUSTER_NAME, is_label_key, is_label_value, is_serv
 from ..quantity import QuantityError, parse_quantity, to_bytes, to_cores
 from .base import Model as _Model
 from .isolation import NetworkSettings, PodSecurity
+from .lifecycle import Budget, Lifecycle
 from .rules import duration_seconds, is_duration, is_env_name, is_namespace_glob, is_owner
 from .workload import ComponentPod, PodSettings, check_workload
 
 __all__ = [
     "ClusterShape",
+    "Budget",
     "Dashboard",
+    "Lifecycle",
     "NamespaceFacts",
     "Policy",
     "ResourceList",
@@ -201,6 +204,8 @@ class ShapeSettings(_Model):
     network: NetworkSettings = NetworkSettings()
     security: PodSecurity = PodSecurity()
     user_clusters: UserClusters = UserClusters()
+    lifecycle: Lifecycle = Lifecycle()
+    budget: Budget = Budget()
     allowed_images: tuple[str, ...] = Field((), description="image globs Dask pods may use (empty: any)")
     allowed_service_accounts: tuple[str, ...] = Field(("default",), description="serviceAccountName of Dask pods")
     pod: PodSettings = PodSettings()  # volumes, envFrom, imagePullSecrets, affinity, ... (workload.py)
