@@ -17,6 +17,7 @@ import kopf
 
 from ..kube.api import get_api
 from .engine import Controller
+from .webhooks import register_webhooks
 
 __all__ = ["build_registry"]
 
@@ -55,4 +56,5 @@ def build_registry() -> kopf.OperatorRegistry:
         controller: Controller = memo.controller
         return controller.policy.version if controller.policy else "starting"
 
+    register_webhooks(registry)  # admission webhooks, when a serving certificate is mounted (webhooks.py)
     return registry
