@@ -125,3 +125,131 @@ def test_the_alias_bomb_costs_bounded_memory(tmp_path: Path, attack) -> None:
     assert code == 1 and "aliases" in output, output
     attack.attempt(f"alias bomb: peak {peak_mb} MB (bound {MEMORY_BOUND_MB} MB)", peak_mb >= MEMORY_BOUND_MB)
     attack.assert_none_got_through()
+
+
+# ----------------------------------------------------------------------------- the controller side
+
+
+async def test_a_controller_task_that_dies_takes_readiness_down_and_is_restarted() -> None:
+    """Before: a policy-watch task that raised something unexpected ended silently (no Event, no log,
+    /readyz 200) and later edits were never applied. Now every loop runs under ``Supervisor``."""
+    import asyncio
+
+    from dask_kubeflow.controller.supervisor import Supervisor
+    from dask_kubeflow.kube.retry import Backoff
+
+    runs: list[int] = []
+    posted: list[tuple[str, str]] = []
+    resume = asyncio.Event()
+    applied = asyncio.Event()
+
+    async def watch() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise RuntimeError("an edit nobody expected")
+        await resume.wait()
+        applied.set()  # "a later valid edit applies"
+        await asyncio.Event().wait()
+
+    async def notify(name: str, message: str) -> None:
+        posted.append((name, message))
+
+    supervisor = Supervisor(notify, backoff=lambda: Backoff(initial=0.05, maximum=0.1))
+    supervisor.start("policy-watch", watch)
+    try:
+        async def until(condition, what: str) -> None:
+            for _ in range(600):
+                if condition():
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        await until(lambda: posted, "an Event about the dead task")
+        assert posted[0][0] == "policy-watch" and "RuntimeError: an edit nobody expected" in posted[0][1]
+        await until(lambda: len(runs) == 2, "the task to be restarted")
+        assert supervisor.why_down() is None and supervisor.restarts("policy-watch") == 1
+        resume.set()
+        await asyncio.wait_for(applied.wait(), timeout=30)
+    finally:
+        await supervisor.stop()
+
+
+async def test_readiness_reports_the_dead_task() -> None:
+    import asyncio
+
+    from dask_kubeflow.controller.supervisor import Supervisor
+    from dask_kubeflow.kube.retry import Backoff
+
+    async def dies() -> None:
+        raise KeyError("data")
+
+    supervisor = Supervisor(None, backoff=lambda: Backoff(initial=600, maximum=600))  # stays down
+    supervisor.start("informer", dies)
+    try:
+        for _ in range(600):
+            if supervisor.why_down():
+                break
+            await asyncio.sleep(0.01)
+        reason = supervisor.why_down() or ""
+        assert reason.startswith("informer: failed: KeyError") and "restart 1 in 600s" in reason
+    finally:
+        await supervisor.stop()
+
+
+@pytest.fixture
+def start_controller(emulator, tmp_path):
+    from tests.controller.conftest import controller_starter
+
+    yield from controller_starter(Path(emulator.kubeconfig), tmp_path)
+    emulator.reset()
+
+
+def _vm_hwm_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+@pytest.mark.timeout(300)
+def test_bad_policy_configmap_edits_leave_the_last_good_policy_and_later_edits_apply(
+    emulator, start_controller, attack
+) -> None:
+    """The real controller process: alias bomb, 1,000-deep nesting, non-UTF-8-like text and a tier name
+    map in the policy ConfigMap are each refused with an Event, memory stays bounded, the last good
+    policy stays in force, the controller stays ready, and the next valid edit is applied."""
+    import kr8s
+    import yaml
+
+    from tests.controller.conftest import converged, make_profile, wait_for
+
+    kube = kr8s.api(kubeconfig=str(emulator.kubeconfig))
+    kr8s.objects.Namespace({"metadata": {"name": "dask-kubeflow"}}, api=kube).create()
+    cm = kr8s.objects.ConfigMap({"metadata": {"name": "dask-kubeflow-policy", "namespace": "dask-kubeflow"},
+                                 "data": {"policy.yaml": yaml.safe_dump({"defaults": {"scaling": {"maximum": 3}}})}},
+                                api=kube)
+    cm.create()
+    controller = start_controller()
+    make_profile(kube, "fay")
+    wait_for(lambda: converged(emulator, "fay"), "fay Ready", controller=controller)
+    edits = {
+        "alias bomb": alias_bomb(),
+        "nesting 1,000 deep": "defaults: " + "[" * 1000 + "]" * 1000 + "\n",
+        "tier name as a map": "tiers:\n  - name: {gpu: 1}\n    match: {namespaces: [x]}\n",
+        "integer of 10,000 digits": "defaults: {worker: {threads: " + "9" * 10_000 + "}}\n",
+    }
+    for number, (label, text) in enumerate(edits.items(), 1):
+        cm.patch({"data": {"policy.yaml": text}})
+        refused = lambda: [e for e in emulator.objects("events", "dask-kubeflow") if e.get("reason") == "PolicyRefused"]
+        got = wait_for(lambda: len(refused()) >= number, f"the {label} edit to be refused", controller=controller)
+        attack.attempt(f"{label}: controller not ready", not controller.ready())
+        attack.attempt(f"{label}: last good policy replaced",
+                       emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] != 3)
+        assert got
+    peak = _vm_hwm_mb(controller.proc.pid)
+    attack.attempt(f"controller peak RSS {peak} MB (bound 400 MB)", peak > 400)
+    cm.patch({"data": {"policy.yaml": yaml.safe_dump({"defaults": {"scaling": {"maximum": 7}}})}})
+    wait_for(lambda: emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] == 7,
+             "a valid edit after the bad ones to be applied", controller=controller)
+    assert "Traceback" not in controller.logs()
+    attack.assert_none_got_through()

@@ -9,6 +9,7 @@ memory is those caches, the queue and the not-yet-echoed writes; a restart rebui
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from .activity import ACTIVITY_SOURCES
 from .clock import clock_from_env
 from .hibernation import Hibernation
 from .dashboard_link import keep_dashboard_link
+from .events import post_event
 from .informer import Informer, Source
 from .livestate import LiveState
 from .policy_source import PolicySource
@@ -27,6 +29,7 @@ from .reconcile import NamespaceInputs, reconcile, safe_plan
 from .report import Report, Reporter
 from .results import DONE, RETRY, ReconcileError, Result, TemporaryError
 from .settings import ControllerSettings
+from .supervisor import Supervisor
 from .watched import ALL_SOURCES, CONTRIBUTORS, MANAGED_SOURCES, NAMESPACES, PACKER, PROFILES, QUOTAS
 from .workqueue import WorkQueue
 from ..kube.resources import ObjectRef
@@ -50,6 +53,7 @@ class Controller:
         self.first_pass_done = False
         self._seen_while_busy: dict[str, list[dict[str, Any] | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(self._task_died)
 
     # -- wiring (called from the kopf startup handler) ---------------------------------------------
     def attach(self, api: Api) -> None:
@@ -67,23 +71,35 @@ class Controller:
         except Exception as err:  # the policy watch keeps trying; say why nothing happens meanwhile
             log.error("cannot read the policy ConfigMap %s/%s yet (%s); retrying. Nothing is reconciled "
                       "until it is read.", self.policy.namespace, self.policy.name, err)
-        self._tasks = [asyncio.create_task(self._worker(i), name=f"reconcile-worker-{i}")
-                       for i in range(self.settings.workers)]
-        self._tasks.append(asyncio.create_task(self.policy.watch_forever(), name="policy-watch"))
-        self._tasks.append(asyncio.create_task(self.informer.run(), name="informer"))
+        # The loops that must run for as long as the controller does: supervised (a loop that dies is
+        # logged, posted as an Event, takes /readyz down, and is started again with back-off).
+        for i in range(self.settings.workers):
+            self.supervisor.start(f"reconcile-worker-{i}", functools.partial(self._worker, i))
+        self.supervisor.start("policy-watch", self.policy.watch_forever)
+        self.supervisor.start("informer", self.informer.run)
         if self.hibernation is not None:
-            self._tasks.append(asyncio.create_task(self.hibernation.run(), name="hibernation"))
-        if self.settings.dashboard_link and self.api is not None:  # Kubeflow's menu item, retried in the background
+            self.supervisor.start("hibernation", self.hibernation.run)
+        if self.settings.resync_seconds > 0:
+            self.supervisor.start("periodic-resync", self._resync_forever)
+        if self.settings.dashboard_link and self.api is not None:  # Kubeflow's menu item: one-shot, best effort
             self._tasks.append(asyncio.create_task(keep_dashboard_link(self.api, self.settings.dashboard_link),
                                                    name="dashboard-link"))
-        if self.settings.resync_seconds > 0:
-            self._tasks.append(asyncio.create_task(self._resync_forever(), name="periodic-resync"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self.supervisor.stop()
+
+    async def _task_died(self, name: str, message: str) -> None:
+        """An Event next to the policy ConfigMap (the controller's one well-known object)."""
+        if self.api is None:
+            return
+        s = self.settings
+        await post_event(self.api, namespace=s.policy_namespace, reason="ControllerTaskFailed", warning=True,
+                         involved={"apiVersion": "v1", "kind": "ConfigMap", "name": s.policy_name,
+                                   "namespace": s.policy_namespace}, message=message)
 
     # -- what to look at ---------------------------------------------------------------------------
     def has_managed(self, namespace: str) -> bool:
@@ -141,6 +157,8 @@ class Controller:
         """None when ready, else why not (for /readyz). Reads state only."""
         if self.policy is None:
             return "starting"
+        if down := self.supervisor.why_down():
+            return f"a controller task is down ({down})"
         if reason := self.policy.why_not_ready():
             return reason
         if self.informer is None or not self.informer.synced.is_set():

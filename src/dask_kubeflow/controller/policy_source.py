@@ -16,35 +16,50 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from kr8s.asyncio import Api
 
 from ..kube.errors import API_ERRORS, KubeError, from_exception
 from ..kube.resources import ConfigMap, ObjectRef
 from ..kube.retry import Backoff
-from ..policy import Policy, PolicyError, PolicyProblem, parse_policy
+from ..policy import Policy, PolicyError, PolicyProblem, parse_policy_text
 from . import apply, metrics
 from .events import post_event
 
-__all__ = ["PolicySource", "policy_from_configmap"]
+__all__ = ["PolicySource", "checked_policy", "policy_from_configmap"]
 
 log = logging.getLogger(__name__)
 
 
 def policy_from_configmap(body: dict[str, Any], key: str) -> Policy:
-    """Validate the policy YAML under ``data[key]`` of a ConfigMap; raises PolicyError."""
+    """Validate the policy YAML under ``data[key]`` of a ConfigMap; raises PolicyError.
+
+    Read with the bounded reader ``policy check`` uses: size, nesting and alias expansion are
+    limited, so no edit of the ConfigMap can take the controller's memory or stack.
+    """
     meta = body.get("metadata") or {}
     source = f"ConfigMap {meta.get('namespace')}/{meta.get('name')} key {key}"
     text = (body.get("data") or {}).get(key)
     if text is None:
         raise PolicyError([PolicyProblem(source, "", f"the key is missing; put the policy YAML under data.{key}")])
+    if not isinstance(text, str):
+        raise PolicyError([PolicyProblem(source, "", f"data.{key} is not text; put the policy YAML there")])
+    return parse_policy_text(text, source)
+
+
+def checked_policy(body: dict[str, Any], key: str) -> Policy:
+    """``policy_from_configmap``, with anything unexpected turned into a refusal (logged with its traceback):
+    an edit of the ConfigMap must never end the watch or replace the policy in force."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PolicyError([PolicyProblem(source, where, f"not valid YAML: {getattr(err, 'problem', None) or err}")]) from None
-    return parse_policy(data, source)
+        return policy_from_configmap(body, key)
+    except PolicyError:
+        raise
+    except Exception as err:
+        log.exception("checking the policy ConfigMap failed unexpectedly")
+        meta = body.get("metadata") or {}
+        raise PolicyError([PolicyProblem(
+            f"ConfigMap {meta.get('namespace')}/{meta.get('name')} key {key}", "",
+            f"could not be checked ({type(err).__name__}: {err}); this is a bug in dask-kubeflow: check the file "
+            f"with `dask-kubeflow policy check` and report it with the controller's log")]) from None
 
 
 @dataclass
@@ -114,7 +129,7 @@ class PolicySource:
                 return
             self.state.seen = digest
             try:
-                policy = policy_from_configmap(body, self.key)
+                policy = checked_policy(body, self.key)
             except PolicyError as err:
                 self.state.refused = str(err)
                 first = err.problems[0] if err.problems else None

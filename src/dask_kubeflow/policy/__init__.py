@@ -28,10 +28,7 @@ from .model import (
     DEFAULT_CLUSTER_NAME,
     DEFAULT_IMAGE,
     DEFAULT_TIER,
-    ClusterShape,
     Dashboard,
-    NamespaceFacts,
-    Policy,
     ResourceList,
     Resources,
     Scaling,
@@ -41,8 +38,8 @@ from .model import (
     TierMatch,
     Toleration,
     WorkerSpec,
-    resolve,
 )
+from .shape import ClusterShape, NamespaceFacts, Policy, resolve
 
 __all__ = [
     "ClusterShape",

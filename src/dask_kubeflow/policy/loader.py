@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from .bounded_yaml import MAX_BYTES, load_yaml
-from .model import Policy, ShapeSettings, Tier
+from .model import ShapeSettings, Tier
 from .problems import PolicyError, PolicyProblem
+from .shape import Policy
 
 __all__ = ["PolicyError", "PolicyProblem", "load_policy", "parse_policy", "parse_policy_text", "policy_from_env",
            "POLICY_ENV"]

@@ -1,7 +1,7 @@
 """The policy model: what an admin may configure, and how a namespace's facts pick its shape (pure).
 
 ``defaults`` (the shape of every namespace's Dask cluster) and an ordered list of ``tiers`` that
-override some of those fields for the namespaces they match. ``resolve(policy, namespace)`` turns a
+override some of those fields for the namespaces they match. ``shape.resolve(policy, namespace)`` turns a
 policy plus the facts of one namespace into the ``ClusterShape`` that ``render`` and the embedded
 cluster use. Each field validates itself; ``loader`` turns a YAML document into a ``Policy`` and
 reports every problem at once.
@@ -11,26 +11,34 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
 from ..kube.names import MAX_CLUSTER_NAME, is_label_key, is_label_value, is_service_name
-from ..quantity import QuantityError, parse_quantity, to_bytes, to_cores
+from ..quantity import QuantityError, parse_quantity
 from .base import Model as _Model
 from .isolation import NetworkSettings, PodSecurity
 from .lifecycle import Budget, Lifecycle
 from .rules import duration_seconds, is_duration, is_env_name, is_namespace_glob, is_owner
 from .workload import ComponentPod, PodSettings, check_workload
 
+
+class Facts(Protocol):
+    """What a tier may match on (``shape.NamespaceFacts`` is the one implementation)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def owner(self) -> str | None: ...
+
 __all__ = [
-    "ClusterShape",
     "Budget",
     "Dashboard",
     "Lifecycle",
-    "NamespaceFacts",
-    "Policy",
     "ResourceList",
     "Resources",
     "Scaling",
@@ -41,7 +49,6 @@ __all__ = [
     "Toleration",
     "UserClusters",
     "WorkerSpec",
-    "resolve",
     "DEFAULT_CLUSTER_NAME",
     "DEFAULT_IMAGE",
     "DEFAULT_TIER",
@@ -308,7 +315,7 @@ class TierMatch(_Model):
             )
         return self
 
-    def matches(self, namespace: NamespaceFacts) -> bool:
+    def matches(self, namespace: Facts) -> bool:
         if self.namespaces and not any(fnmatch.fnmatchcase(namespace.name, g) for g in self.namespaces):
             return False
         if any(namespace.labels.get(k) != v for k, v in self.labels.items()):
@@ -334,63 +341,3 @@ class Tier(_Model):
                 f"(it becomes a label value), and not {DEFAULT_TIER!r}"
             )
         return value
-
-
-@dataclass(frozen=True)
-class NamespaceFacts:
-    """What the policy may look at to pick a tier: the facts of one profile namespace."""
-
-    name: str
-    labels: dict[str, str] = field(default_factory=dict)
-    owner: str | None = None
-    contributors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ClusterShape:
-    """The resolved settings of one namespace's Dask cluster: what render and connect() read."""
-
-    tier: str
-    settings: ShapeSettings
-
-    @property
-    def worker_memory_bytes(self) -> int:
-        """Memory of one worker pod, split between its processes by --memory-limit."""
-        memory = self.settings.worker.resources.memory
-        assert memory is not None  # validated
-        return to_bytes(memory)
-
-    @property
-    def worker_memory_limit_per_process(self) -> int:
-        return self.worker_memory_bytes // self.settings.worker.processes
-
-    @property
-    def worker_cores(self) -> float:
-        cpu = self.settings.worker.resources.cpu
-        return to_cores(cpu) if cpu else float(self.settings.worker.threads * self.settings.worker.processes)
-
-
-@dataclass(frozen=True)
-class Policy:
-    defaults: ShapeSettings
-    tiers: tuple[Tier, ...]
-    source: str = "<built-in>"
-
-    @classmethod
-    def builtin(cls) -> Policy:
-        return cls(defaults=ShapeSettings(), tiers=())
-
-    def default_shape(self) -> ClusterShape:
-        return ClusterShape(tier=DEFAULT_TIER, settings=self.defaults)
-
-    def shapes(self) -> list[ClusterShape]:
-        """The default shape then every tier's resolved shape, in matching order."""
-        return [self.default_shape(), *(ClusterShape(t.name, t.settings) for t in self.tiers)]
-
-
-def resolve(policy: Policy, namespace: NamespaceFacts) -> ClusterShape:
-    """The shape of ``namespace``'s cluster: the first tier that matches, else the defaults."""
-    for tier in policy.tiers:
-        if tier.match.matches(namespace):
-            return ClusterShape(tier=tier.name, settings=tier.settings)
-    return policy.default_shape()
