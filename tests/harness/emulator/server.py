@@ -21,7 +21,7 @@ import attrs
 import kmock
 import yaml
 
-from . import admission, discovery, errors, openapi, rbac, table
+from . import admission, discovery, errors, openapi, paging, rbac, table
 from .errors import ApiError
 from .faults import FaultTable
 from .identity import ADMIN, Authenticator, UserInfo, impersonated
@@ -306,11 +306,13 @@ class ApiHandler(kmock.KubernetesScaffold):
                                   route.name)
             if verb == "list":
                 items, rv = store.list(rt, selection.matches, route.namespace)
+                items, list_meta = paging.page(items, rv, params)
                 if as_table:
-                    return _respond(table.table(rt, route.version, [_versioned(o, api_version) for o in items], rv,
-                                                include_object))
-                return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version,
-                                 "metadata": {"resourceVersion": rv},
+                    body = table.table(rt, route.version, [_versioned(o, api_version) for o in items],
+                                       list_meta["resourceVersion"], include_object)
+                    body.setdefault("metadata", {}).update(list_meta)
+                    return _respond(body)
+                return _respond({"kind": f"{rt.kind}List", "apiVersion": api_version, "metadata": list_meta,
                                  "items": [_versioned(o, api_version) for o in items]})
             render = (lambda o: table.table(rt, route.version, [o], o["metadata"]["resourceVersion"],
                                             include_object)) if as_table else None
