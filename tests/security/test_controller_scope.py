@@ -299,3 +299,42 @@ def test_the_dashboard_link_configmap_stays_writable(emulator: Emulator, install
                      "metadata": {"name": "centraldashboard-config", "namespace": "kubeflow"},
                      "data": {"links": "{}"}})
     assert apply_as(installed["kubeconfig"], configmap("kubeflow", "centraldashboard-config")) is None
+
+
+@pytest.mark.timeout(300)
+def test_the_controller_as_its_service_account_serves_profiles_and_cannot_write_kube_system(
+    emulator: Emulator, installed: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attack
+) -> None:
+    """The real controller process, authenticated as its ServiceAccount under the overlay's RBAC and the
+    write-scope policy: a profile namespace gets its cluster; a Profile named after kube-system (a
+    Profile's name is its namespace) makes it try to write there, and every write is refused."""
+    import kr8s
+
+    from tests.controller.conftest import controller_starter, converged, make_profile, wait_for
+
+    install_ns = installed["install_ns"]
+    emulator.create({"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"name": "dask-kubeflow-policy", "namespace": install_ns},
+                     "data": {"policy.yaml": "defaults: {scaling: {maximum: 2}}\n"}})
+    admin = kr8s.api(kubeconfig=str(emulator.kubeconfig))
+    make_profile(admin, "carol")
+    monkeypatch.setenv("DASK_KUBEFLOW_INSTALL_NAMESPACE", install_ns)
+    starter = controller_starter(Path(installed["kubeconfig"]), tmp_path)
+    start = next(starter)
+    try:
+        controller = start("--policy-configmap", f"{install_ns}/dask-kubeflow-policy")
+        wait_for(lambda: converged(emulator, "carol"), "carol's cluster, applied by the ServiceAccount",
+                 controller=controller)
+        from tests.controller.conftest import Profile
+        Profile({"metadata": {"name": "kube-system"}, "spec": {"owner": {"kind": "User", "name": "m@example.com"}}},
+                api=admin).create()
+        wait_for(lambda: "kube-system" in controller.logs() and "forbidden" in controller.logs(),
+                 "the controller's refused writes to kube-system", controller=controller)
+        for plural in ("daskclusters", "daskautoscalers", "poddefaults", "networkpolicies", "configmaps"):
+            ours = [o for o in emulator.objects(plural, "kube-system")
+                    if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "dask-kubeflow"
+                    or o["metadata"]["name"] == "dask-kubeflow-status"]
+            attack.attempt(f"controller wrote {plural} in kube-system", bool(ours))
+        attack.assert_none_got_through()
+    finally:
+        next(starter, None)  # the starter's teardown: stops every controller it started

@@ -247,6 +247,7 @@ def test_bad_policy_configmap_edits_leave_the_last_good_policy_and_later_edits_a
                        emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] != 3)
         assert got
     peak = _vm_hwm_mb(controller.proc.pid)
+    print(f"controller peak RSS after the bad edits: {peak} MB")
     attack.attempt(f"controller peak RSS {peak} MB (bound 400 MB)", peak > 400)
     cm.patch({"data": {"policy.yaml": yaml.safe_dump({"defaults": {"scaling": {"maximum": 7}}})}})
     wait_for(lambda: emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] == 7,
