@@ -240,7 +240,8 @@ def test_networkpolicy_fences_every_dask_pod_with_the_platform_namespaces(exampl
         "podSelector": {"matchLabels": GATEWAY_POD_LABELS},
     }]
     assert [p["port"] for p in gateway["ports"]] == [DASHBOARD_PORT_NAME]
-    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "prom"}}}],
+    assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "prom"}},
+                                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
                        "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT_NAME}]}
     same_ns_out, dns = spec["egress"]
     assert same_ns_out == {"to": [{"podSelector": {}}]}
@@ -326,3 +327,20 @@ def test_single_threaded_tiers_queue_one_task_per_worker_unless_the_policy_says_
     assert ENV_WORKER_SATURATION not in scheduler_env({"defaults": {"worker": {"threads": 4}}})
     own = {"defaults": {"worker": {"threads": 1}, "env": {ENV_WORKER_SATURATION: "1.5"}}}
     assert scheduler_env(own)[ENV_WORKER_SATURATION] == "1.5"
+
+
+def test_platform_from_the_controllers_environment():
+    from dask_kubeflow.render import PlatformError, platform_from_env
+
+    platform = platform_from_env({"DASK_KUBEFLOW_INSTALL_NAMESPACE": "kubeflow", "DASK_KUBEFLOW_OPERATOR_NAMESPACE": "ops",
+                                  "DASK_KUBEFLOW_METRICS_NAMESPACE": "monitoring",
+                                  "DASK_KUBEFLOW_METRICS_POD_LABELS": "app=prom, prometheus=k8s"})
+    assert (platform.install_namespace, platform.operator_namespace, platform.metrics_namespace) == (
+        "kubeflow", "ops", "monitoring")
+    assert platform.metrics_pod_labels == {"app": "prom", "prometheus": "k8s"}
+    assert platform_from_env({"DASK_KUBEFLOW_METRICS_POD_LABELS": ""}).metrics_pod_labels == {}
+    assert platform_from_env({}) == Platform()
+    for env in ({"DASK_KUBEFLOW_OPERATOR_NAMESPACE": "Ops!"}, {"DASK_KUBEFLOW_METRICS_POD_LABELS": "no-equals"},
+                {"DASK_KUBEFLOW_CLUSTER_DOMAIN": "bad domain"}):
+        with pytest.raises(PlatformError, match=next(iter(env))):
+            platform_from_env(env)

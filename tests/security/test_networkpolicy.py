@@ -65,6 +65,7 @@ PODS = {
     "operator": pod("dask-operator", "dask-kubernetes-operator-1", OPERATOR_POD_LABELS),
     "other pod in the operator namespace": pod("dask-operator", "x", {"app": "x"}),
     "prometheus": pod("monitoring", "prometheus-0", {"app.kubernetes.io/name": "prometheus"}),
+    "other pod of the monitoring namespace": pod("monitoring", "grafana-0", {"app.kubernetes.io/name": "grafana"}),
     "kube-dns": pod("kube-system", "coredns-1", {"k8s-app": "kube-dns"}, (ContainerPort("dns", 53, "UDP"),
                                                                           ContainerPort("dns-tcp", 53))),
     "other kube-system pod": pod("kube-system", "kube-proxy", {"k8s-app": "kube-proxy"}),

@@ -83,6 +83,10 @@ ENV_INSTALL_NAMESPACE: Final = "DASK_KUBEFLOW_INSTALL_NAMESPACE"
 ENV_OPERATOR_NAMESPACE: Final = "DASK_KUBEFLOW_OPERATOR_NAMESPACE"
 ENV_CLUSTER_DOMAIN: Final = "DASK_KUBEFLOW_CLUSTER_DOMAIN"
 ENV_METRICS_NAMESPACE: Final = "DASK_KUBEFLOW_METRICS_NAMESPACE"  # Prometheus' namespace (scrape admission)
+# Pod labels of the scraper in that namespace (``k=v,k=v``; "" = every pod of it): NetworkPolicies admit
+# only those pods to the schedulers' dashboard port (the namespace may be Kubeflow's own, full of other pods).
+ENV_METRICS_POD_LABELS: Final = "DASK_KUBEFLOW_METRICS_POD_LABELS"
+METRICS_POD_LABELS: Final = {"app.kubernetes.io/name": "prometheus"}  # what kube-prometheus-stack's pods carry
 # Pod labels of the upstream operator's Deployment (deploy/operator): what a NetworkPolicy admits when
 # the operator shares its namespace with other pods (namespace kubeflow).
 OPERATOR_POD_LABELS: Final = {

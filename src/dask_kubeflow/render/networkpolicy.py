@@ -9,7 +9,8 @@ the managed cluster and the clusters users make themselves alike.
 Ingress: from pods of the same namespace (all ports: workers talk to each other and to the
 scheduler on random ports); from the upstream operator's pods (scheduler ports, for autoscaling
 and retiring workers); from the dashboard gateway's pods (dashboard port); from the metrics
-namespace, when the install names one (dashboard port, where ``/metrics`` is served).
+scraper's pods (``Platform.metrics_namespace`` and ``metrics_pod_labels``), when the install names a
+namespace (dashboard port, where ``/metrics`` is served).
 
 Egress: to pods of the same namespace and to the cluster DNS (UDP and TCP 53). Nothing else: not
 the Kubernetes API (Dask pods carry no token and need none), not other namespaces, not the cloud
@@ -58,7 +59,8 @@ def _ingress(platform: Platform) -> list[dict[str, Any]]:
          "ports": [_port(DASHBOARD_PORT_NAME)]},
     ]
     if platform.metrics_namespace:
-        rules.append({"from": [_pods_of(platform.metrics_namespace)], "ports": [_port(DASHBOARD_PORT_NAME)]})
+        rules.append({"from": [_pods_of(platform.metrics_namespace, platform.metrics_pod_labels)],
+                      "ports": [_port(DASHBOARD_PORT_NAME)]})
     return rules
 
 
