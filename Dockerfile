@@ -9,11 +9,11 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[platform]'
 
 FROM python:3.12-slim
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl \
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'dask-kubeflow[platform]' \
  && rm -rf /wheels \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin dask-kubeflow
 # Numeric, so the pods' runAsNonRoot check can verify it.

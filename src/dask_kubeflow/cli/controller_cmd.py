@@ -23,6 +23,27 @@ def _policy_location(value: str) -> tuple[str, str]:
     return namespace, name
 
 
+def _platform():  # type: ignore[no-untyped-def]
+    try:
+        import kopf
+    except ImportError as err:
+        raise fail(f"the controller needs the platform packages ({err.name} is missing): "
+                   "pip install 'dask-kubeflow\\[platform]'") from None
+    return kopf
+
+
+def _check_credentials() -> None:
+    """Two lines and exit 1 when the Kubernetes API does not answer with these credentials (kopf would
+    retry its start-up every minute with a traceback)."""
+    from ..client.cluster_api import check_api
+    from ..client.errors import ConnectError
+
+    try:
+        check_api()
+    except ConnectError as err:
+        raise fail(f"{err.problem}\n  fix: {err.fix}") from None
+
+
 @app.command("controller")
 def controller(
     policy_configmap: str = typer.Option(
@@ -52,7 +73,7 @@ def controller(
     # `try: import ... except ImportError` take the "not installed" branch, in this process only.
     for unused in ("kubernetes", "kubernetes_asyncio", "pykube"):
         sys.modules.setdefault(unused, None)  # type: ignore[assignment]
-    import kopf
+    kopf = _platform()
 
     from ..controller.dashboard_link import parse_location
     from ..controller.runner import run
@@ -76,6 +97,7 @@ def controller(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if not verbose:  # kopf logs every handler call ("Handler ... succeeded"): thousands a minute
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    _check_credentials()
     run(ControllerSettings(
         policy_namespace=namespace, policy_name=name, policy_key=policy_key, workers=workers,
         reload_rate=reload_rate, resync_seconds=resync, request_timeout=request_timeout,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from distributed import Client, LocalCluster
 
-from ..client import LAYOUTS, connect
+from ..client import LAYOUTS, ConnectError, connect
 from ..client.local import machine_cores
 from ..policy import PolicyError
 from .app import app, console, fail
@@ -113,6 +113,8 @@ def demo(
         client = connect(policy, local=local, layout=layout)  # type: ignore[arg-type]
     except PolicyError as err:
         raise fail(str(err)) from None
+    except ConnectError as err:  # no Kubernetes with --no-local, no cluster in the namespace, API down
+        raise fail(f"{err.problem}\n  fix: {err.fix}") from None
     with client, tempfile.TemporaryDirectory(prefix="dask-kubeflow-demo-") as scratch:
         console.print(f"Dask dashboard: [link={client.dashboard_link}]{client.dashboard_link}[/link]")
         workers = client.scheduler_info(n_workers=-1)["workers"]

@@ -63,8 +63,6 @@ def gateway(
 ) -> None:
     """Serve /dask/<namespace>/<cluster>/ dashboards to each namespace's owner and contributors,
     and the "Dask clusters" page at /dask/?ns=<namespace>."""
-    from ..gateway.server import serve
-
     try:
         config = config_from_env(
             host=host,
@@ -81,4 +79,21 @@ def gateway(
         )
     except ConfigError as err:
         raise fail(str(err)) from None
-    serve(config, kubeconfig=str(kubeconfig) if kubeconfig else None)
+    _serve(config, str(kubeconfig) if kubeconfig else None)
+
+
+def _serve(config: object, kubeconfig: str | None) -> None:
+    """Serve once the Kubernetes API answers with these credentials; else two lines and exit 1."""
+    from ..client.cluster_api import check_api
+    from ..client.errors import ConnectError
+
+    try:
+        from ..gateway.server import serve
+    except ImportError as err:
+        raise fail(f"the gateway needs the platform packages ({err.name} is missing): "
+                   "pip install 'dask-kubeflow\\[platform]'") from None
+    try:
+        check_api(kubeconfig)
+    except ConnectError as err:
+        raise fail(f"{err.problem}\n  fix: {err.fix}") from None
+    serve(config, kubeconfig=kubeconfig)  # type: ignore[arg-type]

@@ -42,6 +42,12 @@ ENV_SHUTDOWN_ON_CLOSE: Final = "DASK_KUBERNETES__SHUTDOWN_ON_CLOSE"
 ENV_CLUSTER: Final = "DASK_KUBEFLOW_CLUSTER"
 ENV_TIER: Final = "DASK_KUBEFLOW_TIER"
 ENV_SCHEDULER_ADDRESS: Final = "DASK_KUBEFLOW_SCHEDULER_ADDRESS"
+# Extra packages (comma-separated) connect()'s versions table compares: the policy's versions.packages.
+ENV_VERSION_PACKAGES: Final = "DASK_KUBEFLOW_VERSION_PACKAGES"
+# dask-labextension (the JupyterLab Dask sidebar) reads its cluster factory from dask config.
+ENV_LABEXTENSION_FACTORY_MODULE: Final = "DASK_LABEXTENSION__FACTORY__MODULE"
+ENV_LABEXTENSION_FACTORY_CLASS: Final = "DASK_LABEXTENSION__FACTORY__CLASS"
+ENV_LABEXTENSION_INITIAL: Final = "DASK_LABEXTENSION__INITIAL"
 
 # -- environment render sets on the scheduler container -----------------------------------------
 ENV_SCHEDULER_ROUTES: Final = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"

@@ -179,6 +179,18 @@ class Dashboard(_Model):
         return self.url_template.replace("{namespace}", namespace).replace("{cluster}", cluster)
 
 
+class Versions(_Model):
+    packages: tuple[str, ...] = Field((), description="extra packages connect() compares with the cluster's")
+
+    @field_validator("packages")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [p for p in value if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", p)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a Python package name; use e.g. pyarrow or scikit-learn")
+        return value
+
+
 class Toleration(_Model):
     key: str | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
@@ -205,6 +217,7 @@ class ShapeSettings(_Model):
     worker: WorkerSpec = WorkerSpec()
     scaling: Scaling = Scaling()
     dashboard: Dashboard = Dashboard()
+    versions: Versions = Versions()
     env: dict[str, str] = Field(default_factory=dict, description="extra environment for scheduler and workers")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()

@@ -6,16 +6,21 @@ notebook ``access-dask-cluster: "true"`` and the admission webhook adds the env 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..kube.kinds import POD_DEFAULT
 from ..kube.names import (
     ENV_CLUSTER,
     ENV_DASHBOARD_LINK,
+    ENV_LABEXTENSION_FACTORY_CLASS,
+    ENV_LABEXTENSION_FACTORY_MODULE,
+    ENV_LABEXTENSION_INITIAL,
     ENV_NAMESPACE,
     ENV_SCHEDULER_ADDRESS,
     ENV_SHUTDOWN_ON_CLOSE,
     ENV_TIER,
+    ENV_VERSION_PACKAGES,
     PODDEFAULT_SELECTOR_LABEL,
     scheduler_address,
 )
@@ -34,6 +39,18 @@ def notebook_env(namespace: NamespaceFacts, shape: ClusterShape) -> dict[str, st
         ENV_DASHBOARD_LINK: shape.settings.dashboard.url(namespace.name, cluster),
         # The cluster is shared and managed: KubeCluster(name=...) in a notebook must not delete it.
         ENV_SHUTDOWN_ON_CLOSE: "False",
+        **labextension_env(namespace.name, cluster),
+        **({ENV_VERSION_PACKAGES: ",".join(shape.settings.versions.packages)} if shape.settings.versions.packages else {}),
+    }
+
+
+def labextension_env(namespace: str, cluster: str) -> dict[str, str]:
+    """dask-labextension's cluster factory (``dask_kubeflow.client.labextension``): the JupyterLab Dask
+    sidebar attaches to the namespace's cluster when the notebook server starts."""
+    return {
+        ENV_LABEXTENSION_FACTORY_MODULE: "dask_kubeflow.client.labextension",
+        ENV_LABEXTENSION_FACTORY_CLASS: "NamespaceCluster",
+        ENV_LABEXTENSION_INITIAL: json.dumps([{"name": f"{cluster} ({namespace})"}]),
     }
 
 
