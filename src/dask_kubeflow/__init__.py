@@ -14,7 +14,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["connect", "advise", "__version__"]
+__all__ = ["connect", "advise", "create_cluster", "delete_cluster", "list_clusters", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from .client import connect
 
         return connect
+    if name in ("create_cluster", "delete_cluster", "list_clusters"):
+        from .client import clusters
+
+        return getattr(clusters, name)
     if name == "advise":
         from .advisor import advise
 

@@ -93,7 +93,9 @@ def test_mutation_fills_missing_requests_and_limits_from_the_tier(shape):
 
 
 def test_mutation_leaves_complete_objects_alone(shape):
-    assert mutate(request("daskclusters", "CREATE", user_cluster()), shape).patched is None
+    patched = mutate(request("daskclusters", "CREATE", user_cluster()), shape).patched
+    assert patched is not None and patched["spec"] == user_cluster()["spec"]  # only the owner is recorded
+    assert set(patched["metadata"]["annotations"]) == {"dask.kubeflow.org/owner"}
     old = user_cluster()
     new = copy.deepcopy(old)
     new["spec"]["worker"]["spec"]["containers"][0].pop("resources")

@@ -70,6 +70,9 @@ async def test_one_cluster_with_live_numbers(kubeflow_namespace, start_gateway, 
             "tasks": "1",
             "link": f"/dask/{NAMESPACE}/{CLUSTER}/status",
             "open": "Open dashboard",
+            "owner": "–",
+            "snippet": f'import dask_kubeflow client = dask_kubeflow.connect(cluster_name="{CLUSTER}")',
+            "actions": "",
         }
     }
 

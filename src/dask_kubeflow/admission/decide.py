@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..policy import ClusterShape
+from ..render.platform import Platform
+from ..render.user_cluster import RequestError, fill_user_cluster, owner_of
 from .limits import fill_pod, pod_limit_problems, replicas_problem
 from .objects import DASK_RESOURCES, dig, dotted, pod_specs, replicas_path
 from .podsecurity import pod_security_problems
@@ -92,15 +94,34 @@ def validate(request: Request, shape: ClusterShape, trust: Trust, usage: Usage |
     return ALLOW
 
 
-def mutate(request: Request, shape: ClusterShape) -> Verdict:
+def _user_cluster(request: Request, shape: ClusterShape, obj: dict[str, Any], platform: Platform | None,
+                  delegates: frozenset[str]) -> tuple[dict[str, Any], Verdict | None]:
+    """A created DaskCluster: a user cluster rendered from the tier, the creator as its owner (a
+    delegate — the gateway, which checked the signed-in user's access — names the user it acts for)."""
+    if request.resource != "daskclusters" or request.operation != "CREATE":
+        return obj, None
+    owner = request.caller.username or None
+    if owner in delegates:
+        owner = owner_of(obj) or owner
+    try:
+        return fill_user_cluster(obj, shape, owner, platform), None
+    except RequestError as err:
+        return obj, deny(f"DaskCluster {request.name!r} in namespace {request.namespace!r}: {err}", 422)
+
+
+def mutate(request: Request, shape: ClusterShape, platform: Platform | None = None,
+           delegates: frozenset[str] = frozenset()) -> Verdict:
     """Fill every container's missing requests and limits from the tier (creates, and updates that
-    change the spec); ``patched`` is the whole object when anything was filled."""
+    change the spec), render user clusters from it and record their owner (creates); ``patched``
+    is the whole object when anything changed."""
     if not _applies(request) or request.operation == "DELETE" or request.subresource or _unchanged(request):
         return ALLOW
-    obj: dict[str, Any] = copy.deepcopy(dict(request.obj or {}))
+    obj, refused = _user_cluster(request, shape, copy.deepcopy(dict(request.obj or {})), platform, delegates)
+    if refused is not None:
+        return refused
     changed = [at.where for at in pod_specs(request.resource, obj) if fill_pod(obj, at, shape)]
     if not changed:
-        return ALLOW
+        return ALLOW if obj == dict(request.obj or {}) else Verdict(True, patched=obj)
     note = (f"dask-kubeflow filled missing resource requests/limits from tier {shape.tier!r} in "
             f"{', '.join(changed)}")
     return Verdict(True, patched=obj, warnings=(note,))

@@ -14,6 +14,7 @@ from ..client.doctor import Check, doctor_checks
 from ..client.environment import Environment, detect
 from ..client.errors import ConnectError, from_api_failure
 from ..client.phase import cluster_phase
+from ..client.refusals import refusal_lines
 from ..client.snapshot import ClusterSnapshot, ProbeResult
 from ..kube.errors import KubeError
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL, scheduler_address
@@ -136,6 +137,7 @@ def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | No
         ("tier limits", "\n".join(limits)),
         ("dashboard", dashboard),
         *_controller_rows(managed),
+        *[("refused by the tier", line) for line in refusal_lines(snap.events)],
     ]
 
 

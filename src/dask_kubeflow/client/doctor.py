@@ -16,6 +16,7 @@ from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owner
 from .environment import Environment
 from .errors import ClusterNotFoundError, PermissionDeniedError, from_api_failure
 from .quota import quota_findings
+from .refusals import refusal_lines
 from .snapshot import Access, ClusterSnapshot, ProbeResult
 
 __all__ = ["Check", "Facts", "Stage", "STAGES", "doctor_checks"]
@@ -241,4 +242,8 @@ def doctor_checks(
         checks += result.checks
         if not result.go_on:
             break
+    lines = refusal_lines(snap.events) if snap is not None else []
+    if lines:  # the tier's admission webhook refused writes here recently (its Events)
+        checks.append(Check("refused by the tier?", False, "\n".join(lines),
+                            "ask for less (the message names the limit), or delete a cluster of your own first"))
     return checks

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ import kopf
 import kr8s
 
 from ..admission import DASK_RESOURCES, Caller, Request, Trust, Usage, mutate, needs_usage, validate
-from ..kube.names import ENV_INSTALL_NAMESPACE, ENV_OPERATOR_NAMESPACE, INSTALL_NAMESPACE, OPERATOR_NAMESPACE
+from ..kube.names import (ENV_INSTALL_NAMESPACE, ENV_OPERATOR_NAMESPACE, INSTALL_NAMESPACE, OPERATOR_NAMESPACE,
+                          GATEWAY_SERVICE, TIER_REFUSED_REASON)
 from ..kube.resources import DaskAutoscaler, DaskCluster, DaskWorkerGroup
 from ..policy import ClusterShape, NamespaceFacts, resolve
+from .events import post_event
 
 __all__ = ["CertReloadingServer", "namespace_usage", "register_webhooks", "trust_from_env", "MUTATE_ID",
            "VALIDATE_ID", "ENV_WEBHOOK_CERT_DIR", "ENV_WEBHOOK_PORT", "ENV_WEBHOOK_ADDRESS",
@@ -114,8 +117,40 @@ def _request(resource: kopf.Resource, kwargs: dict[str, Any]) -> Request:
                    subresource=str(kwargs.get("subresource") or ""), dry_run=bool(kwargs.get("dryrun")))
 
 
+_POSTING: set[asyncio.Task[None]] = set()
+_POSTED: dict[tuple[str, str, str, str], float] = {}  # kr8s re-sends a 403 three times: one Event for them
+_REPEAT_SECONDS = 30.0
+
+
+def _first_in_a_while(key: tuple[str, str, str, str]) -> bool:
+    now = time.monotonic()
+    if len(_POSTED) > 1000:
+        _POSTED.clear()
+    if now - _POSTED.get(key, -_REPEAT_SECONDS) < _REPEAT_SECONDS:
+        return False
+    _POSTED[key] = now
+    return True
+
+
+def _record_refusal(api: Any, request: Request, message: str) -> None:
+    """A refusal becomes a Warning Event in the namespace (``TIER_REFUSED_REASON``), posted in the
+    background: ``status``, ``doctor`` and the clusters page show it (which cluster, which limit)."""
+    key = (request.namespace, request.kind, request.name, message)
+    if request.dry_run or api is None or not _first_in_a_while(key):
+        return
+    involved = {"apiVersion": "kubernetes.dask.org/v1", "kind": request.kind, "name": request.name,
+                "namespace": request.namespace}
+    who = request.caller.username or "someone"
+    task = asyncio.create_task(post_event(api, involved=involved, namespace=request.namespace,
+                                          reason=TIER_REFUSED_REASON, warning=True,
+                                          message=f"{request.operation} {request.kind} {request.name} by {who} "
+                                                  f"refused: {message}"))
+    _POSTING.add(task)
+    task.add_done_callback(_POSTING.discard)
+
+
 # -- the handlers ----------------------------------------------------------------------------------
-def _handlers(trust: Trust) -> tuple[Any, Any]:
+def _handlers(trust: Trust, delegates: frozenset[str] = frozenset()) -> tuple[Any, Any]:
     async def validate_dask(resource: kopf.Resource, memo: Any, **kwargs: Any) -> None:
         request = _request(resource, kwargs)
         shape = _shape(memo, request.namespace)
@@ -126,15 +161,22 @@ def _handlers(trust: Trust) -> tuple[Any, Any]:
         if not verdict.allowed:
             log.info("refused %s %s %s/%s for %s: %s", request.operation, request.kind, request.namespace,
                      request.name, request.caller.username, verdict.message)
+            _record_refusal(memo.controller.api, request, verdict.message)
             raise kopf.AdmissionError(verdict.message, code=verdict.code)
 
     async def mutate_dask(resource: kopf.Resource, memo: Any, patch: kopf.Patch, warnings: list[str],
                           **kwargs: Any) -> None:
         request = _request(resource, kwargs)
-        verdict = mutate(request, _shape(memo, request.namespace))
+        verdict = mutate(request, _shape(memo, request.namespace),
+                         getattr(getattr(memo.controller, "settings", None), "platform", None), delegates)
+        if not verdict.allowed:
+            raise kopf.AdmissionError(verdict.message, code=verdict.code)
         if verdict.patched is not None:
-            spec = verdict.patched.get("spec")
+            spec, meta = verdict.patched.get("spec"), verdict.patched.get("metadata") or {}
             patch.fns.append(lambda body: body.__setitem__("spec", spec))
+            for key in ("labels", "annotations"):  # user clusters: labels, owner, dashboard prefix
+                if meta.get(key) is not None:
+                    patch.fns.append(lambda body, key=key: body["metadata"].__setitem__(key, meta[key]))
             warnings.extend(verdict.warnings)
 
     return validate_dask, mutate_dask
@@ -150,7 +192,9 @@ def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] |
     port = int(env.get(ENV_WEBHOOK_PORT) or DEFAULT_WEBHOOK_PORT)
     address = env.get(ENV_WEBHOOK_ADDRESS) or "0.0.0.0"
     check_seconds = float(env.get(ENV_WEBHOOK_CERT_CHECK_SECONDS) or 10)
-    validate_dask, mutate_dask = _handlers(trust_from_env(env))
+    install = env.get(ENV_INSTALL_NAMESPACE) or INSTALL_NAMESPACE  # the gateway creates for the user it checked
+    gateway = frozenset({f"system:serviceaccount:{install}:{GATEWAY_SERVICE}"})
+    validate_dask, mutate_dask = _handlers(trust_from_env(env), gateway)
     common: dict[str, Any] = dict(subresource="*", registry=registry, side_effects=False)
     kopf.on.mutate(_is_dask, id=MUTATE_ID, operations=["CREATE"], **common)(mutate_dask)
     kopf.on.validate(_is_dask, id=VALIDATE_ID, operations=_OPERATIONS, **common)(validate_dask)

@@ -17,6 +17,7 @@ from . import pages
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
 from .browser import origin_refusal, request_host, security_headers
+from .cluster_actions import Shared, add_routes
 from .clusters_page import cluster_rows, render_clusters_page, render_pick_namespace
 from .config import GatewayConfig
 from .kube import Directory, Kr8sDirectory
@@ -116,7 +117,8 @@ async def _refusal(gateway: Gateway, verdict: Verdict) -> web.Response:
 
 
 # What the gateway's service account must be allowed (deploy/base/gateway/rbac.yaml grants it).
-_GATEWAY_RBAC = "create subjectaccessreviews; get namespaces; get and list daskclusters, daskautoscalers"
+_GATEWAY_RBAC = ("create subjectaccessreviews; get namespaces; get, list, create and delete daskclusters, "
+                 "daskautoscalers; list pods, events")
 
 
 def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: BaseException) -> web.Response:
@@ -347,6 +349,8 @@ def make_app(
     app.router.add_get("/metrics", metrics_endpoint, name="metrics")
     app.router.add_get(DASHBOARD_ROOT, redirect_to_index, name="index_redirect")
     app.router.add_get(INDEX, clusters_index, name="clusters")
+    # the page's JSON API (create, delete, live rows), before the /dask/{namespace} routes
+    add_routes(app, Shared(GATEWAY, _identify, _kubernetes_trouble, _cluster_stats, _KUBERNETES_ERRORS))
     app.router.add_route("*", INDEX + "{namespace}", redirect_namespace, name="namespace_redirect")
     app.router.add_route("*", INDEX + "{namespace}/", redirect_namespace, name="namespace_redirect_slash")
     app.router.add_route("*", INDEX + "{namespace}/{cluster}", redirect_cluster, name="cluster_redirect")

@@ -1,4 +1,10 @@
-"""The "Dask clusters" page: one row per DaskCluster in a namespace (pure; data in, HTML out)."""
+"""The "Dask clusters" page: one row per DaskCluster in a namespace (pure; data in, HTML out).
+
+The phase is read from the cluster's pods and events (``client.diagnose``'s readers), not the
+operator's ``status.phase``; the create form offers what the tier gives the namespace's shared
+cluster (its autoscaler's maximum, its workers' limits); refusals by the tier are the admission
+webhook's Events (reason ``TIER_REFUSED_REASON``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,13 @@ from typing import Any
 
 from dask.utils import format_bytes
 
-from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, gateway_prefix
+from ..quantity import parse_quantity
+
+from ..client.diagnose import explain_pods, pod_is_ready, scheduler_owners
+from ..client.refusals import refusals
+from ..kube.names import (MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_CLUSTER_LABEL, OPERATOR_COMPONENT_LABEL,
+                          DASHBOARD_ROOT, gateway_prefix)
+from ..render.user_cluster import is_user_cluster, owner_of
 from .pages import render
 from .upstream import served_behind_gateway
 
@@ -36,6 +48,44 @@ class ClusterRow:
     tasks_in_flight: int | None
     dashboard_url: str | None
     note: str = ""
+    owner: str | None = None
+    user_cluster: bool = False
+    refusal: str | None = None
+
+    @property
+    def snippet(self) -> str:
+        """The two lines to paste into a notebook."""
+        return f'import dask_kubeflow\nclient = dask_kubeflow.connect(cluster_name="{self.name}")'
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "managed": self.managed, "phase": self.phase, "owner": self.owner,
+                "userCluster": self.user_cluster, "workersNow": self.workers_now, "workersMin": self.workers_min,
+                "workersMax": self.workers_max, "cores": self.cores, "memory": self.memory,
+                "tasksInFlight": self.tasks_in_flight, "dashboardUrl": self.dashboard_url, "note": self.note,
+                "refusal": self.refusal, "snippet": self.snippet}
+
+
+def _label(obj: Mapping[str, Any], key: str) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(key)
+
+
+def observed_phase(namespace: str, cluster: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] | None,
+                   events: Sequence[Mapping[str, Any]] | None) -> str:
+    """Running / Starting / Not running, read from the scheduler and worker pods and their events;
+    the operator's phase (or Unknown) when the pods could not be read."""
+    operator = (cluster.get("status") or {}).get("phase") or "Unknown"
+    if pods is None:
+        return operator
+    name = cluster["metadata"]["name"]
+    mine = [p for p in pods if _label(p, OPERATOR_CLUSTER_LABEL) == name]
+    schedulers = [p for p in mine if _label(p, OPERATOR_COMPONENT_LABEL) == "scheduler"]
+    if any(pod_is_ready(p) for p in schedulers):
+        ready = sum(pod_is_ready(p) for p in mine if _label(p, OPERATOR_COMPONENT_LABEL) == "worker")
+        return f"Running ({ready} worker{'s' if ready != 1 else ''} ready)"
+    found = explain_pods(schedulers, events or [], namespace, owners=scheduler_owners(name), cluster=dict(cluster))
+    if found is None or "yet" in found.reason:
+        return "Starting" + (f": {found.reason}" if found else "")
+    return f"Not running: {found.reason}"
 
 
 def _autoscaler_for(name: str, autoscalers: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -50,6 +100,8 @@ def cluster_row(
     cluster: Mapping[str, Any],
     autoscalers: Sequence[Mapping[str, Any]],
     stats: SchedulerStats | None,
+    pods: Sequence[Mapping[str, Any]] | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
 ) -> ClusterRow:
     name = cluster["metadata"]["name"]
     labels = cluster["metadata"].get("labels") or {}
@@ -74,7 +126,7 @@ def cluster_row(
     return ClusterRow(
         name=name,
         managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY,
-        phase=(cluster.get("status") or {}).get("phase") or "Unknown",
+        phase=observed_phase(namespace, cluster, pods, events),
         workers_now=stats.workers if stats else None,
         workers_min=low,
         workers_max=high,
@@ -83,6 +135,9 @@ def cluster_row(
         tasks_in_flight=stats.tasks_in_flight if stats else None,
         dashboard_url=url,
         note=" ".join(notes),
+        owner=owner_of(cluster),
+        user_cluster=is_user_cluster(cluster),
+        refusal=next((r["message"] for r in refusals(events or [], limit=1000) if r["object"] == name), None),
     )
 
 
@@ -91,16 +146,51 @@ def cluster_rows(
     clusters: Sequence[Mapping[str, Any]],
     autoscalers: Sequence[Mapping[str, Any]],
     stats: Mapping[str, SchedulerStats | None],
+    pods: Sequence[Mapping[str, Any]] | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[ClusterRow]:
     """Managed clusters first, then the rest, each group by name."""
     rows = [
-        cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"])) for c in clusters
+        cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"]), pods, events) for c in clusters
     ]
     return sorted(rows, key=lambda row: (not row.managed, row.name))
 
 
+def _fractions(limit: str | None, unit: str) -> list[str]:
+    """The limit, half and a quarter of it, as quantities (the form's choices)."""
+    if not limit:
+        return []
+    value = parse_quantity(limit)
+    if unit == "cpu":
+        out = [f"{int(value * 1000 / d)}m" for d in (4, 2) if value * 1000 / d >= 100]
+    else:
+        out = [f"{int(value / d / 2**20)}Mi" for d in (4, 2) if value / d >= 256 * 2**20]
+    return [*out, str(limit)]
+
+
+def tier_choices(clusters: Sequence[Mapping[str, Any]], autoscalers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the create form offers: the tier's shape as the namespace's shared cluster has it."""
+    managed = next((c for c in clusters if _label(c, MANAGED_BY_LABEL) == MANAGED_BY), None)
+    if managed is None:
+        return {"maxWorkers": None, "workerCpu": [], "workerMemory": []}
+    autoscaler = _autoscaler_for(managed["metadata"]["name"], autoscalers)
+    containers = (((managed.get("spec") or {}).get("worker") or {}).get("spec") or {}).get("containers") or [{}]
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    return {"maxWorkers": (autoscaler or {}).get("spec", {}).get("maximum"),
+            "workerCpu": _fractions(limits.get("cpu"), "cpu"),
+            "workerMemory": _fractions(limits.get("memory"), "memory")}
+
+
+def page_state(namespace: str, rows: Sequence[ClusterRow], choices: Mapping[str, Any],
+               events: Sequence[Mapping[str, Any]], *, may_create: bool, may_delete: bool) -> dict[str, Any]:
+    """The JSON the page polls."""
+    return {"namespace": namespace, "clusters": [r.as_json() for r in rows], "choices": dict(choices),
+            "refusals": refusals(events), "mayCreate": may_create, "mayDelete": may_delete}
+
+
 def render_clusters_page(namespace: str, user: str, rows: Sequence[ClusterRow]) -> str:
-    return render("clusters.html", namespace=namespace, user=user, rows=rows)
+    api = f"{DASHBOARD_ROOT}/_api/namespaces/{namespace}/clusters"
+    return render("clusters.html", namespace=namespace, user=user, rows=rows, api=api)
 
 
 def render_pick_namespace(user: str) -> str:

@@ -15,7 +15,7 @@ import kr8s
 from ..kube.api import Api, get_api
 from ..kube.errors import API_ERRORS, from_exception
 from ..kube.kinds import DASK_AUTOSCALER, DASK_CLUSTER, DASK_GROUP
-from ..kube.resources import DaskAutoscaler, DaskCluster, Namespace, SubjectAccessReview
+from ..kube.resources import DaskAutoscaler, DaskCluster, Event, Namespace, Pod, SubjectAccessReview
 
 __all__ = ["Directory", "Kr8sDirectory", "access_review"]
 
@@ -37,8 +37,8 @@ class Directory(Protocol):
     async def list_autoscalers(self, namespace: str) -> list[dict[str, Any]]: ...
 
 
-def access_review(user: str, namespace: str) -> dict[str, Any]:
-    """The SubjectAccessReview asking whether ``user`` may get DaskClusters in ``namespace``."""
+def access_review(user: str, namespace: str, verb: str = "get") -> dict[str, Any]:
+    """The SubjectAccessReview asking whether ``user`` may ``verb`` DaskClusters in ``namespace``."""
     return {
         "apiVersion": SubjectAccessReview.version,
         "kind": SubjectAccessReview.kind,
@@ -46,7 +46,7 @@ def access_review(user: str, namespace: str) -> dict[str, Any]:
             "user": user,
             "resourceAttributes": {
                 "namespace": namespace,
-                "verb": "get",
+                "verb": verb,
                 "group": DASK_GROUP,
                 "resource": DASK_CLUSTER.plural,
             },
@@ -65,14 +65,52 @@ class Kr8sDirectory:
         return cls(await get_api(kubeconfig))
 
     async def may_view_clusters(self, user: str, namespace: str) -> bool:
-        review = SubjectAccessReview(access_review(user, namespace), api=self.api)
+        return await self.may(user, namespace, "get")
+
+    async def may(self, user: str, namespace: str, verb: str) -> bool:
+        """May ``user`` ``verb`` DaskClusters in ``namespace`` (a SubjectAccessReview)?"""
+        review = SubjectAccessReview(access_review(user, namespace, verb), api=self.api)
         try:
             await review.create()
         except API_ERRORS as err:
             raise from_exception(err, verb="create", resource="subjectaccessreviews.authorization.k8s.io",
-                                 what=f"ask whether {user} may get {DASK_CLUSTER.resource} in namespace "
+                                 what=f"ask whether {user} may {verb} {DASK_CLUSTER.resource} in namespace "
                                       f"{namespace} (SubjectAccessReview)") from err
         return bool(review.raw.get("status", {}).get("allowed", False))
+
+    # -- the clusters page's writes and its phase/refusal reads (cluster_actions.py) ---------------
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create a DaskCluster or DaskAutoscaler; a refusal (admission, RBAC) raises ``KubeError``."""
+        kind = DaskCluster if manifest["kind"] == DaskCluster.kind else DaskAutoscaler
+        obj = kind(manifest, api=self.api)
+        try:
+            await obj.create()
+        except API_ERRORS as err:
+            raise from_exception(err, verb="create", resource=kind.endpoint, namespace=obj.namespace or "",
+                                 what=f"create {manifest['kind']} {obj.name}") from err
+        return obj.raw
+
+    async def delete(self, kind_name: str, namespace: str, name: str) -> bool:
+        """Delete a DaskCluster or DaskAutoscaler; False if it was not there."""
+        kind = DaskCluster if kind_name == DaskCluster.kind else DaskAutoscaler
+        try:
+            await kind({"metadata": {"name": name, "namespace": namespace}}, api=self.api).delete()
+        except kr8s.NotFoundError:
+            return False
+        except API_ERRORS as err:
+            raise from_exception(err, verb="delete", resource=kind.endpoint, namespace=namespace,
+                                 what=f"delete {kind_name} {name} in namespace {namespace}") from err
+        return True
+
+    async def list_core(self, kind_name: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        """Pods (by label) or Events of a namespace."""
+        kind = Pod if kind_name == "Pod" else Event
+        selectors = {"label_selector": label_selector} if label_selector else {}
+        try:
+            return [o.raw async for o in self.api.async_get(kind, namespace=namespace, **selectors)]
+        except API_ERRORS as err:
+            raise from_exception(err, verb="list", resource=kind.endpoint, namespace=namespace,
+                                 what=f"list {kind.endpoint} in namespace {namespace}") from err
 
     async def namespace_exists(self, namespace: str) -> bool:
         try:
