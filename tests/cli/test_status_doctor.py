@@ -301,3 +301,32 @@ def test_narrow_doctor_output_is_one_line_per_check(monkeypatch: Any) -> None:
     failing = next(i for i, line in enumerate(lines) if line.startswith("✗ fail  quota kf-resource-quota: too small"))
     assert lines[failing + 1].lstrip().startswith("fix: ask your platform admin")
     assert "│" not in "".join(lines)  # no table folded letter by letter
+
+
+def test_policy_check_machine_readable_and_narrow(monkeypatch: Any, tmp_path: Any) -> None:
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from dask_kubeflow.cli import app, policy_cmd
+
+    example = "deploy/policy.example.yaml"
+    result = CliRunner().invoke(app, ["policy", "check", example, "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["valid"] is True and [t["tier"] for t in document["tiers"]][-1] == "default"
+    assert document["tiers"][-1]["versions"] == {"packages": []} and "scaling" in document["tiers"][0]
+    result = CliRunner().invoke(app, ["policy", "check", example, "-o", "yaml"], catch_exceptions=False)
+    assert yaml.safe_load(result.stdout)["tiers"] == document["tiers"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("defaults:\n  versions:\n    packages: ['not a name']\n")
+    result = CliRunner().invoke(app, ["policy", "check", str(bad), "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 1 and json.loads(result.stdout)["valid"] is False
+    assert "is not a Python package name" in result.stdout
+    # 80 columns (a pipe): one block per tier, no cell folded letter by letter.
+    monkeypatch.setattr(policy_cmd.console, "_width", 80)
+    result = CliRunner().invoke(app, ["policy", "check", example], catch_exceptions=False)
+    assert result.exit_code == 0 and "is valid" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert any(line.split()[:1] == ["tier"] for line in result.stdout.splitlines())

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..kube.names import ENV_VERSION_PACKAGES
+
 __all__ = ["ENV_VERSION_CHECK", "ENV_VERSION_PACKAGES", "PACKAGES", "MODES", "VersionReport", "check_mode", "extra_packages", "version_report"]
 
 ENV_VERSION_CHECK = "DASK_KUBEFLOW_VERSION_CHECK"
-ENV_VERSION_PACKAGES = "DASK_KUBEFLOW_VERSION_PACKAGES"
 PACKAGES = ("python", "dask", "distributed", "numpy", "pandas", "cloudpickle", "msgpack")
 MODES = ("warn", "error", "off")
 MISSING = "-"
