@@ -19,7 +19,14 @@ from typing import Any
 from distributed import Client
 from distributed.versions import VersionMismatchWarning
 
-from ..kube.names import ENV_CLUSTER, ENV_DASHBOARD_LINK, ENV_SCHEDULER_ADDRESS, gateway_prefix, scheduler_address
+from ..kube.names import (
+    ENV_CLUSTER,
+    ENV_DASHBOARD_LINK,
+    ENV_NAMESPACE,
+    ENV_SCHEDULER_ADDRESS,
+    gateway_prefix,
+    scheduler_address,
+)
 from .cluster import NamespaceCluster
 from .cluster_api import scheduler_pods, submit
 from .diagnose import pod_is_ready
@@ -31,11 +38,19 @@ DIRECT_TIMEOUT = 5.0
 """Seconds the direct Dask connection may take before the slow path takes over."""
 
 
+def _poddefaults_cluster(env: Environment, default: bool = False) -> bool:
+    """Whether ``env`` names the cluster the PodDefault's environment describes (same namespace and name)."""
+    cluster, namespace = os.environ.get(ENV_CLUSTER), os.environ.get(ENV_NAMESPACE)
+    if cluster is None and namespace is None:
+        return default
+    return env.cluster_name == (cluster or env.cluster_name) and env.namespace == (namespace or env.namespace)
+
+
 def direct_address(env: Environment) -> str | None:
     """The scheduler address to dial from this pod, or None outside a pod (no cluster DNS there)."""
     if not env.in_pod or env.namespace is None:
         return None
-    if env.cluster_name == os.environ.get(ENV_CLUSTER) and os.environ.get(ENV_SCHEDULER_ADDRESS):
+    if _poddefaults_cluster(env) and os.environ.get(ENV_SCHEDULER_ADDRESS):
         return os.environ[ENV_SCHEDULER_ADDRESS]
     return scheduler_address(env.namespace, env.cluster_name)
 
@@ -44,7 +59,7 @@ def _dashboard_link(env: Environment) -> str:
     """The PodDefault's link for its own cluster; the gateway path of any other cluster."""
     assert env.namespace is not None
     configured = env.dashboard_link or os.environ.get(ENV_DASHBOARD_LINK)
-    if configured and env.cluster_name == os.environ.get(ENV_CLUSTER, env.cluster_name):
+    if configured and _poddefaults_cluster(env, default=True):
         return configured
     return f"{gateway_prefix(env.namespace, env.cluster_name)}/status"
 
