@@ -7,20 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import kr8s.asyncio
+import kr8s
 import pytest
 
 from tests.harness.emulator import Emulator
 
-from .test_emulator import kubectl
-
-
-@pytest.fixture
-async def aapi(emulator: Emulator) -> Any:
-    api = await kr8s.asyncio.api(kubeconfig=str(emulator.kubeconfig))
-    yield api
-    if api._session is not None:
-        await api._session.aclose()
+from .test_emulator import aapi, kubectl  # noqa: F401  (aapi: the async kr8s client fixture)
 
 
 async def _get(api: Any, **params: Any) -> dict[str, Any]:
