@@ -10,6 +10,7 @@ from . import gateway_cmd  # noqa: F401  (registers "gateway")
 from . import controller_cmd  # noqa: F401  (registers "controller")
 from . import cluster_cmd  # noqa: F401  (registers "connect", "status", "doctor")
 from . import lifecycle_cmd  # noqa: F401  (registers "cluster wake")
+from . import usage_cmd  # noqa: F401  (registers "usage")
 from . import user_clusters_cmd  # noqa: F401  (registers "cluster create|list|delete")
 from .app import app
 

@@ -17,6 +17,7 @@ from typing import Any
 from kr8s.asyncio import Api
 
 from . import metrics
+from .accounting import Accounting
 from .activity import ACTIVITY_SOURCES
 from .clock import clock_from_env
 from .hibernation import Hibernation
@@ -50,6 +51,7 @@ class Controller:
         self.reporter: Reporter | None = None
         self.clock = clock_from_env(settings.clock_file)
         self.hibernation: Hibernation | None = None
+        self.accounting: Accounting | None = None
         self.first_pass_done = False
         self._seen_while_busy: dict[str, list[dict[str, Any] | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -60,6 +62,8 @@ class Controller:
         self.api = api
         self.informer = Informer(api, [*ALL_SOURCES, *ACTIVITY_SOURCES], on_change=self._changed)
         self.hibernation = Hibernation(self, self.clock, self.settings.lifecycle_interval)
+        s = self.settings
+        self.accounting = Accounting(self, self.clock, s.lifecycle_interval, s.usage_flush or 10 * s.lifecycle_interval)
         s = self.settings
         self.policy = PolicySource(api, s.policy_namespace, s.policy_name, s.policy_key, on_change=self.requeue_all)
         self.reporter = Reporter(api, self.live_state, lambda: self.policy.version if self.policy else "none")
@@ -79,6 +83,8 @@ class Controller:
         self.supervisor.start("informer", self.informer.run)
         if self.hibernation is not None:
             self.supervisor.start("hibernation", self.hibernation.run)
+        if self.accounting is not None:
+            self.supervisor.start("usage-accounting", self.accounting.run)
         if self.settings.resync_seconds > 0:
             self.supervisor.start("periodic-resync", self._resync_forever)
         if self.settings.dashboard_link and self.api is not None:  # Kubeflow's menu item: one-shot, best effort
@@ -178,6 +184,7 @@ class Controller:
             namespace=found[0] if found else None,
             contributors=tuple(sorted(set(self.informer.items(CONTRIBUTORS, namespace)))),
             quotas=tuple(self.informer.items(QUOTAS, namespace)),
+            max_workers=self.accounting.clamp(namespace) if self.accounting else None,
         )
 
     def live(self, namespace: str) -> dict[ObjectRef, dict[str, Any]]:

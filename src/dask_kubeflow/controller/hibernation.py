@@ -51,6 +51,8 @@ class Controller(Protocol):
 
     def known_namespaces(self) -> set[str]: ...
 
+    def enqueue(self, namespace: str | None, delay: float = 0.0) -> None: ...
+
 __all__ = ["Hibernation", "scheduler_clients"]
 
 log = logging.getLogger("dask_kubeflow.controller")

@@ -22,6 +22,7 @@ from ..render import Platform, render_namespace
 from . import apply
 from .livestate import LiveState, differs, keep_live_replicas, with_hash
 from .quota import quota_problem
+from .usage import clamp_workers
 from .results import Changes, PermanentError, TemporaryError
 from .facts import NamespaceMeta, ProfileFacts, Quota
 
@@ -39,6 +40,7 @@ class NamespaceInputs:
     namespace: NamespaceMeta | None  # None: no Namespace (yet)
     contributors: tuple[str, ...] = ()
     quotas: tuple[Quota, ...] = ()
+    max_workers: int | None = None  # the autoscaler maximum while the budget is spent (usage.py)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = No
         return Plan([], "OptedOut", facts=facts, message=(
             f"namespace label {OPT_OUT_LABEL}=true: no managed Dask cluster here; "
             f"remove the label to get it back"))
-    shape = resolve(policy, facts)
+    shape = clamp_workers(resolve(policy, facts), inputs.max_workers)
     desired = render_namespace(facts, shape, platform)  # platform: where the install runs (settings)
     if not desired:
         return Plan([], "Disabled", tier=shape.tier, facts=facts, message=(

@@ -31,3 +31,4 @@ class ControllerSettings:
     dashboard_link: str | None = None
     clock_file: str | None = None  # seconds to add to the wall clock, re-read when it changes (tests)
     lifecycle_interval: float = 30.0  # seconds between looks at idle clusters (hibernation, usage)
+    usage_flush: float | None = None  # seconds between writes of a usage ConfigMap (None: 10 intervals)
