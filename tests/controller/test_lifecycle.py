@@ -1,0 +1,91 @@
+"""Hibernate/wake decisions, the settable clock and the lifecycle policy fields (pure, milliseconds)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dask_kubeflow.controller.clock import Clock, month_of, month_start, parse_rfc3339, rfc3339
+from dask_kubeflow.controller.lifecycle import AWAKE, HIBERNATED, WAKING, Action, Activity, decide
+from dask_kubeflow.policy import parse_policy
+from dask_kubeflow.policy.loader import PolicyError
+
+IDLE = Activity(hibernate_after=3600.0, hibernated=False, wake_requested=False, last_activity=0.0, workers=0,
+                clients=0, notebooks=0, jobs=0, now=4000.0)
+
+
+def test_idle_past_hibernate_after_hibernates() -> None:
+    decision = decide(IDLE)
+    assert decision.action is Action.HIBERNATE and decision.state == HIBERNATED
+    assert "idle for 4000s" in decision.reason
+
+
+def test_idle_but_not_long_enough_waits_and_says_when() -> None:
+    decision = decide(replace(IDLE, now=3000.0))
+    assert decision.action is Action.NONE and decision.state == AWAKE
+    assert "hibernates in 600s" in decision.reason and decision.recheck == 30.0
+
+
+@pytest.mark.parametrize("change, what", [
+    ({"workers": 1}, "1 worker(s)"),
+    ({"clients": 2}, "2 connected client(s)"),
+    ({"clients": None}, "did not say how many clients"),
+    ({"notebooks": 1}, "1 notebook(s)"),
+    ({"jobs": 1}, "1 DaskJob(s)"),
+    ({"wake_requested": True}, "a wake request"),
+])
+def test_anything_in_use_keeps_it_awake_and_restarts_the_timer(change: dict, what: str) -> None:
+    decision = decide(replace(IDLE, **change))
+    assert decision.action is Action.NONE and decision.busy and what in decision.reason
+
+
+def test_hibernation_off_never_hibernates() -> None:
+    assert decide(replace(IDLE, hibernate_after=None)).action is Action.NONE
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"wake_requested": True}, "a wake was requested"),
+    ({"notebooks": 1}, "notebook(s) starting or running"),
+    ({"jobs": 2}, "2 DaskJob(s)"),
+    ({"hibernate_after": None}, "hibernation is off"),
+])
+def test_a_hibernated_cluster_wakes_through_every_door(change: dict, why: str) -> None:
+    decision = decide(replace(IDLE, hibernated=True, **change))
+    assert decision.action is Action.WAKE and decision.state == WAKING and why in decision.reason
+
+
+def test_a_hibernated_cluster_nobody_wants_stays_asleep() -> None:
+    decision = decide(replace(IDLE, hibernated=True, now=10 ** 9))
+    assert decision.action is Action.NONE and decision.state == HIBERNATED
+
+
+def test_the_clock_file_moves_time_and_is_reread_when_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "clock"
+    clock = Clock(path)
+    assert abs(clock.now() - time.time()) < 1  # no file: no offset
+    path.write_text("7200")
+    assert 7199 < clock.now() - time.time() < 7201
+    path.write_text("not a number")
+    assert abs(clock.now() - time.time()) < 1
+
+
+def test_months_and_timestamps() -> None:
+    t = parse_rfc3339("2026-12-31T23:59:59Z")
+    assert t is not None and month_of(t) == "2026-12" and month_of(t + 1) == "2027-01"
+    assert rfc3339(month_start(t, months_ahead=1)) == "2027-01-01T00:00:00Z"
+    assert rfc3339(month_start(t)) == "2026-12-01T00:00:00Z"
+    assert parse_rfc3339("") is None and parse_rfc3339("garbage") is None
+
+
+def test_policy_lifecycle_and_budget_fields() -> None:
+    policy = parse_policy({"defaults": {"lifecycle": {"hibernateAfter": "8h"},
+                                        "budget": {"coreHours": 100, "clampTo": 1, "contact": "ops@example.com"}}})
+    assert policy.defaults.lifecycle.hibernate_seconds == 8 * 3600
+    assert policy.defaults.budget.core_hours == 100 and policy.defaults.budget.warn_at == 0.8
+    assert parse_policy({}).defaults.lifecycle.hibernate_seconds is None  # off when unset
+    with pytest.raises(PolicyError) as info:
+        parse_policy({"defaults": {"lifecycle": {"hibernateAfter": "soon"}}})
+    assert "not a duration" in str(info.value)

@@ -1,0 +1,88 @@
+"""Usage ledgers and budgets (pure): exact intervals, restart safety, month rollover, clamping."""
+
+from __future__ import annotations
+
+from dask_kubeflow.controller.activity import PodFacts, pod_facts
+from dask_kubeflow.controller.clock import month_start, parse_rfc3339
+from dask_kubeflow.controller.usage import GIB, Ledger, account, budget_state, clamp_workers, clamped_maximum
+from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
+from dask_kubeflow.policy.lifecycle import Budget
+
+T0 = parse_rfc3339("2026-12-10T00:00:00Z") or 0.0
+
+
+def _pod(uid: str, started: float, cpu: float = 0.5, memory: float = GIB, phase: str = "Running",
+         finished: float | None = None, component: str = "worker") -> PodFacts:
+    return PodFacts(uid, "dask-cluster", component, phase, True, started, finished, cpu, memory)
+
+
+def test_n_pods_times_t_seconds_times_cpu() -> None:
+    pods = [_pod(f"w{i}", T0) for i in range(3)]
+    ledger, added = account(Ledger("2026-12"), pods, T0 + 100)
+    assert ledger.usage["dask-cluster/worker"] == (3 * 100 * 0.5, 3 * 100 * 1.0)
+    assert added == ledger.usage
+
+
+def test_looking_again_counts_only_the_new_interval() -> None:
+    pods = [_pod("w", T0)]
+    first, _ = account(Ledger("2026-12"), pods, T0 + 10)
+    second, added = account(first, pods, T0 + 25)
+    assert added["dask-cluster/worker"][0] == 15 * 0.5
+    assert second.core_seconds == 25 * 0.5
+
+
+def test_a_restart_resumes_from_the_persisted_record_without_double_counting() -> None:
+    pods = [_pod("w", T0), _pod("s", T0, cpu=0.25, component="scheduler")]
+    before, _ = account(Ledger("2026-12"), pods, T0 + 60)
+    restored = Ledger.from_data(before.to_data(), T0 + 90)  # the new controller reads the ConfigMap
+    after, _ = account(restored, pods, T0 + 90)
+    assert abs(after.core_seconds - 90 * 0.75) < 0.01  # nothing lost between 60 and 90, nothing twice
+
+
+def test_a_finished_pod_stops_counting_and_a_pending_one_never_starts() -> None:
+    pods = [_pod("done", T0, phase="Succeeded", finished=T0 + 5), _pod("waiting", None, phase="Pending")]
+    ledger, _ = account(Ledger("2026-12"), pods, T0 + 100)
+    assert ledger.core_seconds == 5 * 0.5 and "waiting" not in ledger.pods
+
+
+def test_a_new_month_starts_a_new_ledger_from_its_first_second() -> None:
+    start = month_start(T0, months_ahead=1)
+    old, _ = account(Ledger("2026-12"), [_pod("w", T0)], T0 + 10)
+    new, _ = account(old, [_pod("w", T0)], start + 4)
+    assert new.period == "2027-01" and new.core_seconds == 4 * 0.5
+
+
+def test_an_unreadable_record_starts_fresh() -> None:
+    assert Ledger.from_data({"period": "x", "usage": "{not json"}, T0).usage == {}
+    assert Ledger.from_data(None, T0).period == "2026-12"
+
+
+def test_budget_states_and_messages_name_the_figures_and_whom_to_ask() -> None:
+    budget = Budget(core_hours=1.0, clamp_to=0, warn_at=0.8, contact="ops@example.com")
+    assert budget_state(Ledger("2026-12", {"c/worker": (0.5 * 3600, 0)}), budget, "gold").state == "ok"
+    warn = budget_state(Ledger("2026-12", {"c/worker": (0.85 * 3600, 0)}), budget, "gold")
+    assert warn.state == "warning" and "0.85 of 1 core-hours used in 2026-12 (tier 'gold')" in warn.message
+    spent = budget_state(Ledger("2026-12", {"c/worker": (3600, 0)}), budget, "gold")
+    assert spent.state == "exceeded" and "held at 0 worker(s)" in spent.message and "ops@example.com" in spent.message
+    assert clamped_maximum(spent, budget) == 0 and clamped_maximum(warn, budget) is None
+    assert budget_state(Ledger("2026-12"), Budget(), "gold").state == ""  # no budget
+
+
+def test_the_clamp_lowers_the_rendered_autoscaler_maximum_only() -> None:
+    policy = parse_policy({"defaults": {"scaling": {"minimum": 2, "maximum": 8}}})
+    shape = resolve(policy, NamespaceFacts("team-a"))
+    clamped = clamp_workers(shape, 0)
+    assert (clamped.settings.scaling.maximum, clamped.settings.scaling.minimum) == (0, 0)
+    assert clamp_workers(shape, 20) is shape and clamp_workers(shape, None) is shape
+    assert shape.settings.scaling.maximum == 8  # the policy itself is untouched
+
+
+def test_pod_facts_keep_requests_phase_and_times() -> None:
+    facts = pod_facts({
+        "metadata": {"uid": "u", "labels": {"dask.org/cluster-name": "c", "dask.org/component": "worker"}},
+        "spec": {"containers": [{"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+                                {"resources": {"requests": {"cpu": "250m"}}}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"state": {"running": {"startedAt": "2026-12-10T00:00:00Z"}}}]},
+    })
+    assert (facts.cpu, facts.memory, facts.started, facts.ready, facts.cluster) == (0.75, GIB, T0, True, "c")
