@@ -187,8 +187,14 @@ def test_the_create_form_and_live_status_in_a_browser(gateway: GatewayThread, ma
             page.wait_for_selector("#create:not([hidden])", timeout=30_000)
             page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
             assert page.locator("#create [name=workers] option").count() == 2  # the tier's maximum
+            page.fill("#create [name=name]", "big-one")
+            page.click("#create button[type=submit]")  # 2 workers: over userClusters.totalWorkers (1)
+            page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('Not created')")
+            assert "userClusters.totalWorkers" in page.locator("#message").text_content()
             page.fill("#create [name=name]", "browser-one")
+            page.select_option("#create [name=workers]", "1")
             page.click("#create button[type=submit]")
+            page.wait_for_function("() => document.querySelector('#message').textContent.startsWith('Created')")
             page.wait_for_selector('tr[data-cluster="browser-one"]', timeout=30_000)
             page.wait_for_function(
                 """() => { const c = document.querySelector('tr[data-cluster="browser-one"] td.phase');
