@@ -154,11 +154,7 @@ def test_the_cel_subset() -> None:
 def overlay_objects() -> list[dict[str, Any]]:
     result = subprocess.run([str(KUBECTL), "kustomize", str(OVERLAY)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    objects = [d for d in yaml.safe_load_all(result.stdout) if d]
-    import os  # TEMP-DEV
-    if os.environ.get("TEMP_VAP"):  # TEMP-DEV
-        objects += [d for d in yaml.safe_load_all(open(os.environ["TEMP_VAP"])) if d]  # TEMP-DEV
-    return objects
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
 class VapBridge:
@@ -257,6 +253,19 @@ def apply_as(kubeconfig: str, obj: dict[str, Any]) -> str | None:
         return str(err)
 
 
+def as_controller(installed: dict[str, Any], method: str, path: str, body: Any = None) -> Any:
+    """A raw request with the controller's token (for what kube.api does not apply, e.g. a merge patch)."""
+    import json
+
+    import httpx
+
+    config = yaml.safe_load(Path(installed["kubeconfig"]).read_text())
+    token, server = config["users"][0]["user"]["token"], config["clusters"][0]["cluster"]["server"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/merge-patch+json"}
+    return httpx.request(method, server + path, headers=headers, timeout=60,
+                         content=None if body is None else json.dumps(body))
+
+
 def test_controller_writes_outside_profile_namespaces_are_refused(emulator: Emulator, installed: dict[str, Any],
                                                                   attack) -> None:
     kubeconfig = installed["kubeconfig"]
@@ -271,6 +280,13 @@ def test_controller_writes_outside_profile_namespaces_are_refused(emulator: Emul
             refusals.append(refused or "")
     attack.attempt("apply ConfigMap kube-system/coredns", apply_as(kubeconfig, configmap("kube-system", "coredns")) is None)
     attack.attempt("apply ConfigMap kubeflow/other", apply_as(kubeconfig, configmap("kubeflow", "ml-pipeline-config")) is None)
+    # Hibernation may patch Deployments' replicas: never kube-system's DNS.
+    emulator.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "coredns", "namespace": "kube-system"},
+                     "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                              "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                                           "spec": {"containers": [{"name": "coredns", "image": "coredns"}]}}}})
+    as_controller(installed, "PATCH", "/apis/apps/v1/namespaces/kube-system/deployments/coredns", {"spec": {"replicas": 0}})
+    attack.attempt("scale kube-system/coredns to 0", emulator.get("deployments", "coredns", "kube-system")["spec"]["replicas"] == 0)
     attack.assert_none_got_through()
     assert all("forbidden" in r and "profile namespaces" in r for r in refusals), refusals[:2]
 

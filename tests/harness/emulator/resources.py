@@ -119,6 +119,11 @@ BUILTINS: tuple[ResourceType, ...] = (
        False, ()),
     _b("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration",
        False, ()),
+    # Stored only: the emulator has no CEL (tests/security/test_controller_scope.py evaluates the one policy).
+    _b("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy",
+       False, (), status=True),
+    _b("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+       "ValidatingAdmissionPolicyBinding", False, ()),
     _b("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, (), verbs=("create",)),
     _b("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, (),
        verbs=("create",)),
