@@ -344,6 +344,10 @@ def test_user_clusters_are_filled_from_the_tier_and_counted(managed: Hooks) -> N
     assert stored["spec"]["worker"]["spec"]["containers"][0]["resources"] == {
         "requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
     try:
+        # The webhook counts from the controller's watch cache, behind by the watch's lag: wait until
+        # it has seen "mine" (dry-run creates change nothing), then the real create is refused.
+        wait_for(lambda: managed.call("POST", clusters + "?dryRun=All", _cluster("second", 0)).status_code == 403,
+                 "the webhook counting cluster 'mine'", timeout=60)
         message = _denied(managed.call("POST", clusters, _cluster("second", 0)))
         assert "already runs 1 cluster(s) of its own (mine) and tier 'default' allows 1 (userClusters.maximum)" \
             in message

@@ -19,7 +19,7 @@ from __future__ import annotations
 from .decide import is_dask_request, mutate, needs_usage, validate
 from .objects import DASK_RESOURCES
 from .review import ALLOW, Caller, Request, Trust, Verdict, deny
-from .usage import Usage, user_workers
+from .usage import Counted, Usage, counted, user_workers
 
-__all__ = ["ALLOW", "Caller", "DASK_RESOURCES", "Request", "Trust", "Usage", "Verdict", "deny",
+__all__ = ["ALLOW", "Caller", "Counted", "counted", "DASK_RESOURCES", "Request", "Trust", "Usage", "Verdict", "deny",
            "is_dask_request", "mutate", "needs_usage", "user_workers", "validate"]

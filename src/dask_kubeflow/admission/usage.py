@@ -5,34 +5,46 @@ replicas of its worker groups, the default group counting the highest of its own
 cluster's ``spec.worker.replicas`` (the operator copies a change of it to the group) and its
 autoscaler's maximum (the operator may scale up to there without asking anyone).
 
-The webhook lists the namespace's Dask objects (``Usage``), puts the requested object in place
-(``with_request``) and compares before and after: a change that does not add clusters or workers
-always passes (scale-downs, the operator scaling within an autoscaler's range, metadata writes).
-Two creates racing each other may both pass: admission sees no transaction (kf-resource-quota
-stays the hard limit on what runs).
+The webhook reads the namespace's Dask objects (``Usage`` of ``Counted``: the controller's
+list-and-watch cache keeps only those, controller/watched.py ``COUNTED_SOURCES``), puts the
+requested object in place (``with_request``) and compares before and after: a change that does
+not add clusters or workers always passes (scale-downs, the operator scaling within an autoscaler's
+range, metadata writes).
+Two creates racing each other may both pass: admission sees no transaction, and a count read from
+the cache is also behind by the watch's lag (a create admitted a few milliseconds ago may not be
+counted yet); kf-resource-quota stays the hard limit on what runs.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..kube.names import default_worker_group
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, default_worker_group
 from ..policy import ClusterShape
 from .objects import dig, replicas_path
 from .review import Request
 
-__all__ = ["Usage", "usage_problem", "user_workers", "with_request"]
+__all__ = ["Counted", "Usage", "counted", "usage_problem", "user_workers", "with_request"]
 
 _FIELDS = {"daskclusters": "clusters", "daskworkergroups": "groups", "daskautoscalers": "autoscalers"}
 
 
-@dataclass(frozen=True)
-class Usage:
-    clusters: tuple[Mapping[str, Any], ...] = ()
-    groups: tuple[Mapping[str, Any], ...] = ()
-    autoscalers: tuple[Mapping[str, Any], ...] = ()
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """The little the count reads of one DaskCluster, DaskWorkerGroup or DaskAutoscaler (the
+    controller's cache keeps one of these per object of every profile namespace, not the object):
+    ``count`` is a cluster's or group's ``spec.worker.replicas``, an autoscaler's ``spec.maximum``;
+    ``cluster`` the cluster a group or autoscaler belongs to (a cluster: its own name)."""
+
+    namespace: str
+    name: str
+    cluster: str
+    count: int
+    deleting: bool = False
+    managed: bool = False  # labelled as ours (the platform's shared cluster and its objects)
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -43,10 +55,33 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def _scaled(stored: Mapping[str, Any], replicas: Any) -> dict[str, Any]:
-    spec = dict(stored.get("spec") or {})
-    spec["worker"] = {**(spec.get("worker") or {}), "replicas": replicas}
-    return {**stored, "spec": spec}
+def counted(resource: str, obj: Mapping[str, Any]) -> Counted:
+    """``obj`` (a DaskCluster, DaskWorkerGroup or DaskAutoscaler) as the count sees it."""
+    name = sys.intern(_name(obj))  # interned: thousands of namespaces repeat the same few names
+    cluster = name if resource == "daskclusters" else sys.intern(str(dig(obj, ("spec", "cluster")) or ""))
+    labels = dig(obj, ("metadata", "labels")) or {}
+    namespace = sys.intern(str(dig(obj, ("metadata", "namespace")) or ""))
+    return Counted(namespace=namespace, name=name, cluster=cluster,
+                   count=_int(dig(obj, replicas_path(resource) or ())),
+                   deleting=bool(dig(obj, ("metadata", "deletionTimestamp"))),
+                   managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY)
+
+
+def _as_counted(resource: str, items: tuple[Any, ...]) -> tuple[Counted, ...]:
+    return tuple(o if isinstance(o, Counted) else counted(resource, o) for o in items)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A namespace's Dask objects as counted (given as ``Counted`` or as the objects themselves)."""
+
+    clusters: tuple[Counted, ...] = ()
+    groups: tuple[Counted, ...] = ()
+    autoscalers: tuple[Counted, ...] = ()
+
+    def __post_init__(self) -> None:
+        for resource, field in _FIELDS.items():
+            object.__setattr__(self, field, _as_counted(resource, tuple(getattr(self, field))))
 
 
 def with_request(usage: Usage, request: Request) -> Usage:
@@ -54,17 +89,23 @@ def with_request(usage: Usage, request: Request) -> Usage:
     if request.resource == "daskjobs":
         if request.operation != "CREATE" or request.obj is None:
             return usage
-        cluster = {"metadata": {"name": f"{request.name} (DaskJob)"}, "spec": dig(request.obj, ("spec", "cluster", "spec"))}
+        spec = dig(request.obj, ("spec", "cluster", "spec"))
+        cluster = Counted(request.namespace, f"{request.name} (DaskJob)", f"{request.name} (DaskJob)",
+                          _int(dig(spec, ("worker", "replicas"))))
         return replace(usage, clusters=(*usage.clusters, cluster))
     field = _FIELDS.get(request.resource)
     if field is None:
         return usage
-    objects = [o for o in getattr(usage, field) if _name(o) != request.name]
+    objects = [o for o in getattr(usage, field) if o.name != request.name]
     if request.operation != "DELETE":
-        new = request.obj
+        new: Counted | None = None
         if request.subresource == "scale":
-            stored = next((o for o in getattr(usage, field) if _name(o) == request.name), None)
-            new = _scaled(stored, dig(request.obj, ("spec", "replicas"))) if stored is not None else None
+            stored = next((o for o in getattr(usage, field) if o.name == request.name), None)
+            if stored is not None:
+                new = replace(stored, count=_int(dig(request.obj, ("spec", "replicas"))))
+        elif request.obj is not None:
+            new = counted(request.resource, {**request.obj, "metadata": {
+                **(request.obj.get("metadata") or {}), "name": request.name}})
         if new is not None:
             objects.append(new)
     return replace(usage, **{field: tuple(objects)})
@@ -74,20 +115,18 @@ def user_workers(usage: Usage, managed: str) -> dict[str, int]:
     """Workers of each user cluster (the managed cluster ``managed`` is not counted)."""
     out: dict[str, int] = {}
     for cluster in usage.clusters:
-        name = _name(cluster)
-        if name == managed or dig(cluster, ("metadata", "deletionTimestamp")):
+        name = cluster.name
+        if name == managed or cluster.deleting:
             continue
-        groups = [g for g in usage.groups if dig(g, ("spec", "cluster")) == name]
-        maximum = max((_int(dig(a, ("spec", "maximum"))) for a in usage.autoscalers
-                       if dig(a, ("spec", "cluster")) == name), default=0)
+        groups = [g for g in usage.groups if g.cluster == name]
+        maximum = max((a.count for a in usage.autoscalers if a.cluster == name), default=0)
+        own = cluster.count  # the operator copies it to the default group
         if not groups:
-            out[name] = max(_int(dig(cluster, replicas_path("daskclusters") or ())), maximum)
+            out[name] = max(own, maximum)
             continue
-        own = _int(dig(cluster, replicas_path("daskclusters") or ()))  # the operator copies it to the default group
         workers = 0
         for group in groups:
-            replicas = _int(dig(group, ("spec", "worker", "replicas")))
-            workers += max(replicas, own, maximum) if _name(group) == default_worker_group(name) else replicas
+            workers += max(group.count, own, maximum) if group.name == default_worker_group(name) else group.count
         out[name] = workers
     return out
 

@@ -31,11 +31,15 @@ from .report import Report, Reporter
 from .results import DONE, RETRY, ReconcileError, Result, TemporaryError
 from .settings import ControllerSettings
 from .supervisor import Supervisor
-from .watched import ALL_SOURCES, CONTRIBUTORS, MANAGED_SOURCES, NAMESPACES, PACKER, PROFILES, QUOTAS
+from .watched import (ALL_SOURCES, CONTRIBUTORS, COUNTED_SOURCES, MANAGED_SOURCES, NAMESPACES, PACKER, PROFILES,
+                      QUOTAS)
+from ..admission import Usage
 from .workqueue import WorkQueue
 from ..kube.resources import ObjectRef
 
 __all__ = ["Controller"]
+
+_COUNTED = frozenset(COUNTED_SOURCES.values())
 
 log = logging.getLogger("dask_kubeflow.controller")
 
@@ -129,6 +133,8 @@ class Controller:
             metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def _changed(self, source: Source, namespace: str, obj: dict[str, Any] | None) -> None:
+        if source in _COUNTED:
+            return  # kept for the admission webhook's count only
         if source in ACTIVITY_SOURCES or (source in MANAGED_SOURCES and source.cls.kind == "DaskCluster"):
             if self.hibernation is not None and self.informer is not None and self.informer.synced.is_set():
                 self.hibernation.nudge(namespace)  # pods, notebooks, DaskJobs, the DaskCluster's annotations
@@ -186,6 +192,14 @@ class Controller:
             quotas=tuple(self.informer.items(QUOTAS, namespace)),
             max_workers=self.accounting.clamp(namespace) if self.accounting else None,
         )
+
+    def usage(self, namespace: str) -> Usage | None:
+        """The namespace's Dask objects as the webhook counts them, from the cache (None until synced)."""
+        if self.informer is None or not self.informer.synced.is_set():
+            return None
+        clusters, groups, autoscalers = (tuple(self.informer.items(COUNTED_SOURCES[r], namespace))
+                                         for r in ("daskclusters", "daskworkergroups", "daskautoscalers"))
+        return Usage(clusters, groups, autoscalers)
 
     def live(self, namespace: str) -> dict[ObjectRef, dict[str, Any]]:
         assert self.informer is not None

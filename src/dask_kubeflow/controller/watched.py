@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..admission import counted
 from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from ..kube.namespace_status import status_body
-from ..kube.resources import CONFIG_MAP, MANAGED_KINDS, Kind, Namespace, Profile, ResourceQuota, RoleBinding
+from ..kube.resources import (CONFIG_MAP, MANAGED_KINDS, DaskAutoscaler, DaskCluster, DaskWorkerGroup, Kind,
+                              Namespace, Profile, ResourceQuota, RoleBinding)
 from ..policy import NamespaceFacts, Policy, resolve
 from ..render import render_namespace
 from .apply import MANAGED_CLASSES
@@ -21,7 +23,8 @@ from .facts import NamespaceMeta, Quota, profile_facts
 from .informer import Source
 from .livestate import Packer
 
-__all__ = ["PACKER", "MANAGED_SOURCES", "PROFILES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS", "ALL_SOURCES"]
+__all__ = ["PACKER", "COUNTED_SOURCES", "MANAGED_SOURCES", "PROFILES", "NAMESPACES", "CONTRIBUTORS", "QUOTAS",
+           "ALL_SOURCES"]
 
 
 def _namespace_meta(obj: dict[str, Any]) -> NamespaceMeta:
@@ -63,4 +66,10 @@ PROFILES = Source(Profile, extract=profile_facts, key=_own_name)
 NAMESPACES = Source(Namespace, extract=_namespace_meta, key=_own_name)
 CONTRIBUTORS = Source(RoleBinding, extract=_contributor)
 QUOTAS = Source(ResourceQuota, extract=_quota)
-ALL_SOURCES = [*MANAGED_SOURCES, PROFILES, NAMESPACES, CONTRIBUTORS, QUOTAS]
+# What the admission webhook counts against userClusters: every DaskCluster, DaskWorkerGroup and
+# DaskAutoscaler (users' too, not only ours), each kept as one small ``admission.Counted``. Their
+# changes never reconcile a namespace (the engine only keeps them for the webhook).
+COUNTED_SOURCES = {resource: Source(cls, extract=lambda obj, resource=resource: counted(resource, obj))
+                   for resource, cls in (("daskclusters", DaskCluster), ("daskworkergroups", DaskWorkerGroup),
+                                         ("daskautoscalers", DaskAutoscaler))}
+ALL_SOURCES = [*MANAGED_SOURCES, PROFILES, NAMESPACES, CONTRIBUTORS, QUOTAS, *COUNTED_SOURCES.values()]

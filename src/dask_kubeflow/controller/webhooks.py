@@ -5,7 +5,8 @@ the cert-manager Secret, mounted at ``/etc/dask-kubeflow/webhook``, or ``$DASK_K
 
 - ``@kopf.on.mutate`` ``mutate-dask`` (creates): fills missing requests/limits from the namespace's tier;
 - ``@kopf.on.validate`` ``validate-dask``: tier limits, pod security, the managed cluster's
-  protection, ``userClusters`` (listing the namespace's Dask objects only when the decision needs it);
+  protection, ``userClusters`` (counting the namespace's Dask objects, only when the decision needs
+  it, from the controller's informer cache: ``controller.usage``; live lists only as a fallback);
 - the HTTPS server (``settings.admission.server``), ``CertReloadingServer``: it loads a renewed
   certificate into the live TLS context, so rotation never closes the listening socket.
 
@@ -106,6 +107,14 @@ async def namespace_usage(api: kr8s.asyncio.Api, namespace: str) -> Usage:
     return Usage(clusters, groups, autoscalers)
 
 
+async def _usage(controller: Any, namespace: str) -> Usage:
+    """From the controller's list-and-watch cache (no API call: ~0.05 ms instead of three LISTs,
+    ~9 ms); the live lists only if the cache cannot answer (``_shape`` already refuses until it is
+    synced, so this is a safety net, never the normal road). Behind by the watch's lag: see docs/admission.md."""
+    cached = controller.usage(namespace) if hasattr(controller, "usage") else None
+    return cached if cached is not None else await namespace_usage(controller.api, namespace)
+
+
 def _request(resource: kopf.Resource, kwargs: dict[str, Any]) -> Request:
     new, old = kwargs.get("new"), kwargs.get("old")
     body = kwargs.get("body") or {}
@@ -156,7 +165,7 @@ def _handlers(trust: Trust, delegates: frozenset[str] = frozenset()) -> tuple[An
         shape = _shape(memo, request.namespace)
         usage = None
         if needs_usage(request, shape):
-            usage = await namespace_usage(memo.controller.api, request.namespace)
+            usage = await _usage(memo.controller, request.namespace)
         verdict = validate(request, shape, trust, usage)
         if not verdict.allowed:
             log.info("refused %s %s %s/%s for %s: %s", request.operation, request.kind, request.namespace,
