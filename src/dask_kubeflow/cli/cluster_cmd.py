@@ -92,6 +92,8 @@ def _controller_rows(managed: dict[str, Any] | None) -> list[tuple[str, str]]:
     rows = [("controller", f"{managed.get('phase') or 'unknown'}{when}: {managed.get('message') or '-'}")]
     if managed.get("tier"):
         rows.append(("applied tier", managed["tier"]))
+    if managed.get("lifecycle"):  # docs/hibernation.md
+        rows.append(("lifecycle", f"{managed['lifecycle']}: {managed.get('lifecycleMessage') or '-'}"))
     if managed.get("lastError"):
         rows.append(("last error", managed["lastError"]))
     return rows

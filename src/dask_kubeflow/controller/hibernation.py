@@ -22,6 +22,7 @@ from ..kube.errors import API_ERRORS, from_exception
 from ..kube.names import (
     DASHBOARD_PORT,
     HIBERNATED_ANNOTATION,
+    OPT_OUT_LABEL,
     STATUS_CONFIGMAP,
     WAKE_REQUESTED_ANNOTATION,
     gateway_prefix,
@@ -29,13 +30,12 @@ from ..kube.names import (
     scheduler_service,
 )
 from ..kube.resources import DASK_API, ConfigMap, DaskCluster
-from ..policy import resolve
+from ..policy import NamespaceFacts, resolve
 from . import lifecycle_metrics as metrics
 from .activity import DASK_JOBS, DASK_PODS, NOTEBOOK_PODS, NOTEBOOKS, PodFacts
 from .clock import Clock, rfc3339
 from .events import post_event
 from .lifecycle import AWAKE, HIBERNATED, WAKING, Action, Activity, Decision, decide
-from .reconcile import safe_plan
 
 
 class Controller(Protocol):
@@ -82,6 +82,7 @@ class Hibernation:
         self._pending: set[str] = set()
         self._wakeup = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
+        self._swept = False
         self.decisions: dict[str, Decision] = {}
 
     def nudge(self, namespace: str) -> None:
@@ -96,23 +97,25 @@ class Hibernation:
         self._http = aiohttp.ClientSession()
         try:
             while True:
+                thorough = True  # a nudged namespace, or the first sweep after a start: look at everything
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
                     namespaces, self._pending = self._pending, set()
                 except TimeoutError:
-                    namespaces = self.controller.known_namespaces()
+                    namespaces, thorough = self.controller.known_namespaces(), not self._swept
+                    self._swept = True
                 self._wakeup.clear()
-                await self._check_all(sorted(namespaces))
+                await self._check_all(sorted(namespaces), thorough)
         finally:
             await self._http.close()
 
-    async def _check_all(self, namespaces: list[str]) -> None:
+    async def _check_all(self, namespaces: list[str], thorough: bool) -> None:
         limit = asyncio.Semaphore(_CONCURRENT)
 
         async def one(namespace: str) -> None:
             async with limit:
                 try:
-                    await self.check(namespace)
+                    await self.check(namespace, thorough)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one namespace's surprise must not stop the loop
@@ -120,15 +123,25 @@ class Hibernation:
 
         await asyncio.gather(*(one(ns) for ns in namespaces))
 
-    def _managed_cluster(self, namespace: str) -> tuple[Any, dict[str, Any]] | None:
+    def _managed_cluster(self, namespace: str, thorough: bool = True) -> tuple[Any, dict[str, Any]] | None:
+        """The namespace's shape and live managed DaskCluster, when hibernation concerns it. Cheap for
+        the common case (a tier without hibernation, never hibernated): no render, no unpacking."""
         controller = self.controller
         policy = controller.policy.policy if controller.policy else None
-        if policy is None:
+        inputs = controller.inputs(namespace)
+        if policy is None or inputs.profile is None or inputs.namespace is None:
             return None
-        plan = safe_plan(controller.inputs(namespace), policy)
-        if plan.phase != "Ready" or plan.facts is None:
+        labels = dict(inputs.namespace.labels)
+        if labels.get(OPT_OUT_LABEL, "").lower() == "true":
             return None
-        shape = resolve(policy, plan.facts)
+        facts = NamespaceFacts(name=namespace, labels=labels, owner=inputs.profile.owner or inputs.namespace.owner,
+                               contributors=inputs.contributors)
+        shape = resolve(policy, facts)
+        known = self.decisions.get(namespace)
+        if not thorough and shape.settings.lifecycle.hibernate_seconds is None and (known is None or known.state == AWAKE):
+            return None  # hibernation off here, and the first sweep found nothing of ours to undo
+        if not shape.settings.enabled:
+            return None
         for ref, obj in controller.live(namespace).items():
             if ref.kind == "DaskCluster" and ref.name == shape.settings.cluster_name:
                 return shape, obj
@@ -158,8 +171,8 @@ class Hibernation:
                         last_activity=last, workers=workers,
                         clients=clients, notebooks=notebooks, jobs=jobs, now=now)
 
-    async def check(self, namespace: str) -> Decision | None:
-        found = self._managed_cluster(namespace)
+    async def check(self, namespace: str, thorough: bool = True) -> Decision | None:
+        found = self._managed_cluster(namespace, thorough)
         if found is None:
             self._last_active.pop(namespace, None)
             return None

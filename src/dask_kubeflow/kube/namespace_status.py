@@ -72,4 +72,7 @@ def from_configmap(namespace: str, body: dict[str, Any] | None) -> dict[str, Any
         "objects": [o for o in data.get("objects", "").split(",") if o],
         "contributors": [c for c in data.get("contributors", "").split(",") if c],
         "policy": data.get("policy", ""),
+        # Hibernation (controller/hibernation.py): Hibernated | Waking | Awake, absent until a first hibernation.
+        "lifecycle": data.get("lifecycle", ""),
+        "lifecycleMessage": data.get("lifecycleMessage", ""),
     }
