@@ -1,6 +1,6 @@
 """Benchmark: the profile controller converging N Kubeflow profile namespaces on the API emulator.
 
-    .venv/bin/python benchmarks/controller_converge.py [--namespaces 1000] [--workers 8] [--output FILE]
+    .venv/bin/python benchmarks/controller_converge.py [--namespaces 1000] [--workers 8] [--output FILE] [--webhooks]
 
 Measures, with the real ``dask-kubeflow controller`` process against the emulator:
   * time to converge: controller start → every namespace has its 4 managed objects and a Ready status
@@ -9,6 +9,11 @@ Measures, with the real ``dask-kubeflow controller`` process against the emulato
   * the controller's peak RSS (VmHWM; target <= 200 MB)
 Profiles and Namespaces exist before the controller starts (a platform with N users installing
 dask-kubeflow), so the first pass is the worst case: everything is to be created.
+
+``--webhooks``: the controller serves its admission webhooks (test-CA certificate) and runs as its
+ServiceAccount with deploy/'s RBAC; deploy/base/webhooks' configurations are stored with that CA as
+caBundle, so every write of a Dask object (the controller's own included) goes through admission,
+as on a cluster.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import kr8s.asyncio  # noqa: E402
 from kr8s.asyncio.objects import Namespace, new_class  # noqa: E402
 
 from tests.harness.emulator import Emulator  # noqa: E402
+from tests.harness.emulator.certs import CertificateAuthority  # noqa: E402
 
 Profile = new_class("Profile", "kubeflow.org/v1", namespaced=False)
 MANAGED = ("daskclusters", "daskautoscalers", "poddefaults", "networkpolicies")
@@ -60,12 +66,40 @@ async def create_profiles(kubeconfig: Path, count: int) -> None:
     await asyncio.gather(*(one(i) for i in range(count)))
 
 
-def start_controller(kubeconfig: Path, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+INSTALL = "dask-kubeflow"
+SERVICE = f"dask-kubeflow-webhook.{INSTALL}"
+DEPLOY = ROOT / "deploy" / "base"
+
+
+def install_webhooks(emu: Emulator, tmp: Path) -> tuple[Path, dict[str, str]]:
+    """deploy/'s controller RBAC, a serving certificate, the two webhook configurations (caBundle =
+    the test CA) routed to the controller; returns the controller's ServiceAccount kubeconfig and env."""
+    import yaml
+
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INSTALL}})
+    for obj in yaml.safe_load_all((DEPLOY / "controller" / "rbac.yaml").read_text()):
+        if obj:
+            emu.create(obj)
+    ca, port = CertificateAuthority("bench-ca"), free_port()
+    ca.issue([f"{SERVICE}.svc"], ips=["127.0.0.1"]).write(tmp / "cert")
+    for path in (DEPLOY / "webhooks" / "mutating.yaml", DEPLOY / "webhooks" / "validating.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        for hook in obj["webhooks"]:
+            hook["clientConfig"]["caBundle"] = ca.bundle
+        emu.create(obj)
+    emu.webhook_route(f"{SERVICE}:443", f"127.0.0.1:{port}")
+    env = {"DASK_KUBEFLOW_WEBHOOK_CERT_DIR": str(tmp / "cert"), "DASK_KUBEFLOW_WEBHOOK_PORT": str(port),
+           "DASK_KUBEFLOW_WEBHOOK_ADDRESS": "127.0.0.1", "DASK_KUBEFLOW_INSTALL_NAMESPACE": INSTALL}
+    return emu.service_account(INSTALL, "dask-kubeflow-controller").kubeconfig, env
+
+
+def start_controller(kubeconfig: Path, workers: int, log: Path,
+                     extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     command = [str(Path(sys.executable).parent / "dask-kubeflow"), "controller", "--metrics-port", str(port),
                "--liveness", f"http://127.0.0.1:{free_port()}/healthz", "--workers", str(workers),
                "--resync", "0"]
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT), port
 
@@ -125,6 +159,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "controller_converge.json",
                         help="where to write the JSON result")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="admission webhooks on: every Dask write, the controller's too, goes through them")
     args = parser.parse_args()
     n = args.namespaces
     log = Path(tempfile.mkdtemp(prefix="controller-bench-")) / "controller.log"
@@ -133,9 +169,13 @@ def main() -> None:
         t = time.perf_counter()
         asyncio.run(create_profiles(emu.kubeconfig, n))
         print(f"created {n} Profiles + Namespaces in {time.perf_counter() - t:.1f}s", flush=True)
+        kubeconfig, extra_env = emu.kubeconfig, None
+        if args.webhooks:
+            kubeconfig, extra_env = install_webhooks(emu, log.parent)
         before = writes(emu)
+        calls_before = emu.webhook_calls
 
-        proc, port = start_controller(emu.kubeconfig, args.workers, log)
+        proc, port = start_controller(kubeconfig, args.workers, log, extra_env)
         started = time.perf_counter()
         try:
             # Poll the controller's own gauge (cheap), then check the emulator's objects (ground truth).
@@ -153,11 +193,12 @@ def main() -> None:
             time.sleep(2)
             first = {k: v - before[k] for k, v in writes(emu).items()}
             rss = peak_rss_mb(proc.pid)
+            calls_first = emu.webhook_calls - calls_before
         finally:
             stop(proc)
 
         # An unchanged resync: a fresh controller lists everything and reconciles every namespace.
-        proc, port = start_controller(emu.kubeconfig, args.workers, log)
+        proc, port = start_controller(kubeconfig, args.workers, log, extra_env)
         resync_started = time.perf_counter()
         try:
             while metric(port, "dask_kubeflow_controller_reconciles_total") < n:
@@ -177,6 +218,8 @@ def main() -> None:
     managed_writes = sum(first[p] for p in MANAGED)
     result = {
         "namespaces": n,
+        "webhooks": args.webhooks,
+        "webhook_calls_first_pass": calls_first,
         "workers": args.workers,
         "converge_seconds": round(converge_s, 1),
         "converge_controller_cpu_seconds": round(converge_cpu, 1),
