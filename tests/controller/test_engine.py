@@ -162,3 +162,30 @@ async def test_profile_deleted_prunes_its_namespace_from_the_cache_without_askin
     assert deleted == sorted(str(ref_of(o)) for o in wanted.desired)
     assert not [call for call in fake.calls if call[0] == "get"]  # decided from the synced cache alone
 
+
+
+async def test_the_webhooks_count_comes_from_the_cache_and_never_reconciles() -> None:
+    from dask_kubeflow.admission import Counted, user_workers
+    from dask_kubeflow.controller.watched import COUNTED_SOURCES
+
+    controller = _controller()
+    informer = controller.informer
+    assert informer is not None
+    _event(informer, NAMESPACES, "ADDED", NAMESPACE)
+    _event(informer, PROFILES, "ADDED", PROFILE)
+    while len(controller.queue):
+        await controller.queue.get()
+        controller.queue.done("alice", failed=False)
+    assert controller.usage("alice") is None  # not listed yet: the webhook must not count from it
+    informer.synced.set()
+    mine = {"metadata": {"name": "mine", "namespace": "alice", "uid": "x", "annotations": {"big": "x" * 1000}},
+            "spec": {"worker": {"replicas": 3, "spec": {"containers": [{"name": "w", "image": "i"}]}}}}
+    _event(informer, COUNTED_SOURCES["daskclusters"], "ADDED", mine)
+    _event(informer, COUNTED_SOURCES["daskautoscalers"], "ADDED",
+           {"metadata": {"name": "mine", "namespace": "alice"}, "spec": {"cluster": "mine", "maximum": 5}})
+    assert len(controller.queue) == 0  # a user's cluster changing is no reason to reconcile the namespace
+    usage = controller.usage("alice")
+    assert usage is not None and usage.clusters == (Counted("alice", "mine", "mine", 3),)
+    assert user_workers(usage, "dask-cluster") == {"mine": 5}
+    _event(informer, COUNTED_SOURCES["daskclusters"], "DELETED", mine)
+    assert controller.usage("alice").clusters == ()
