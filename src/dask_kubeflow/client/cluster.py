@@ -36,13 +36,14 @@ class _Done:
 class NamespaceCluster:
     """The namespace's existing Dask cluster as ``client.cluster`` (never creates, never deletes)."""
 
-    def __init__(self, name: str, namespace: str, scheduler_address: str, dashboard_link: str) -> None:
+    def __init__(self, name: str, namespace: str, scheduler_address: str, dashboard_link: str,
+                 kube: Any = None) -> None:
         self.name, self.namespace = name, namespace
         self.scheduler_address = scheduler_address
         self.dashboard_link = dashboard_link
         self.shutdown_on_close = False
         self.status = Status.running  # what distributed's Client reads (this handle, not the shared cluster)
-        self._kube: Any = None
+        self._kube: Any = kube  # the slow path hands over the KubeCluster it already made
         self._lock = threading.Lock()
 
     @property

@@ -39,6 +39,7 @@ from .diagnose import (
     summarize_phase,
     worker_owners,
 )
+from .cluster import NamespaceCluster
 from .direct import try_direct
 from .environment import Environment
 from .errors import (
@@ -200,17 +201,21 @@ def _slow_connect(env: Environment, deadline: float, timeout: float, show: Calla
         pods = run(scheduler_pods(name, namespace))
     show("scheduler ready; connecting")
     waker.report()
+    template = None
     if not (env.dashboard_link or os.environ.get(ENV_DASHBOARD_LINK)):
-        if (template := dashboard_link_template(env, the_cluster(False))) is not None:
-            dask.config.set({"distributed.dashboard.link": template})
+        template = dashboard_link_template(env, the_cluster(False))
     try:
         kube = open_cluster(name, namespace, deadline - time.monotonic())
     except ValueError:  # from_name: "Cluster ... doesn't already exist" (pods without a DaskCluster)
         the_cluster(True)
         raise
+    with dask.config.set({"distributed.dashboard.link": template} if template else {}):
+        link = kube.dashboard_link  # formatted once: the setting never leaks into this process's config
     with warnings.catch_warnings():  # Dask's own handshake warning: check_versions shows one table instead
         warnings.simplefilter("ignore", VersionMismatchWarning)
-        return Client(kube, timeout=max(deadline - time.monotonic(), 5.0))
+        client = Client(kube, timeout=max(deadline - time.monotonic(), 5.0))
+    client.cluster = NamespaceCluster(name, namespace, kube.scheduler_address, link, kube=kube)
+    return client
 
 
 def _connect(env: Environment, wait_for_workers: int, timeout: float, progress: bool) -> Client:

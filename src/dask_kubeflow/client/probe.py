@@ -59,8 +59,13 @@ def probe(env: Environment, cluster: Mapping[str, Any], timeout: float = 20.0) -
     against the scheduler's own dashboard port: the gateway forwards that path unchanged.
     """
     assert env.namespace is not None
-    if (template := dashboard_link_template(env, dict(cluster))) is not None:
-        dask.config.set({"distributed.dashboard.link": template})
+    template = dashboard_link_template(env, dict(cluster))
+    with dask.config.set({"distributed.dashboard.link": template} if template else {}):  # this call only
+        return _probe(env, timeout)
+
+
+def _probe(env: Environment, timeout: float) -> ProbeResult:
+    assert env.namespace is not None
     try:
         kube = open_cluster(env.cluster_name, env.namespace, timeout)
     except ConnectError as err:
