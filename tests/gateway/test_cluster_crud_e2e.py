@@ -161,6 +161,9 @@ def test_writes_need_the_users_rights_and_the_pages_origin(gateway: GatewayThrea
 def test_a_user_written_cluster_shows_with_its_owner(gateway: GatewayThread, managed: Hooks) -> None:  # noqa: F811
     from tests.controller.test_webhooks_e2e import _cluster
 
+    emu = managed.emulator
+    wait_for(lambda: [c["metadata"]["name"] for c in emu.objects("daskclusters", NS)] == ["dask-cluster"],
+             "no user cluster left in the namespace's list (what the webhook counts)", timeout=120)
     resp = managed.call("POST", f"/apis/kubernetes.dask.org/v1/namespaces/{NS}/daskclusters", _cluster("hand", 0))
     assert resp.status_code == 201, resp.text
     try:
@@ -176,7 +179,8 @@ def test_a_user_written_cluster_shows_with_its_owner(gateway: GatewayThread, man
 def test_the_create_form_and_live_status_in_a_browser(gateway: GatewayThread, managed: Hooks) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    wait_for(lambda: managed.emulator.get("daskclusters", "hand", NS) is None, "no user cluster left", timeout=60)
+    names = lambda: [c["metadata"]["name"] for c in managed.emulator.objects("daskclusters", NS)]  # noqa: E731
+    wait_for(lambda: names() == ["dask-cluster"], "no user cluster left in the namespace's list", timeout=120)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
         try:
