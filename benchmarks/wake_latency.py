@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (a script: one 
                 clock.write_text(str(float(clock.read_text()) + 7200))
                 time.sleep(2)
             t0 = time.monotonic()
-            client = dask_kubeflow.connect(timeout=180, progress=False)
+            client = dask_kubeflow.connect(timeout=180)
             t1 = time.monotonic()
             assert client.submit(sum, [1, 2]).result(timeout=180) == 3
             t2 = time.monotonic()
