@@ -60,10 +60,12 @@ def controller_env(objects: list[dict]) -> dict[str, str]:
 
 def controller_settings(objects: list[dict], env: dict[str, str], monkeypatch):
     """What ``dask-kubeflow controller`` with the Deployment's args and env would run with."""
+    from dask_kubeflow.cli import controller_cmd
     from dask_kubeflow.controller import runner
 
     seen: list = []
     monkeypatch.setattr(runner, "run", seen.append)
+    monkeypatch.setattr(controller_cmd, "_check_credentials", lambda: None)  # no API server in this test
     for key in list(os.environ):
         if key.startswith("DASK_KUBEFLOW_"):
             monkeypatch.delenv(key)

@@ -17,6 +17,7 @@ from dask_kubeflow.kube.names import (
     ENV_SCHEDULER_ROUTES,
     ENV_SHUTDOWN_ON_CLOSE,
     ENV_WORKER_PROCESSES,
+    CONTROLLER_POD_LABELS,
     GATEWAY_POD_LABELS,
     INSTALL_NAMESPACE,
     MANAGED_BY,
@@ -230,7 +231,7 @@ def test_networkpolicy_fences_every_dask_pod_with_the_platform_namespaces(exampl
     spec = policy["spec"]
     assert spec["podSelector"] == {"matchExpressions": [{"key": "dask.org/cluster-name", "operator": "Exists"}]}
     assert spec["policyTypes"] == ["Ingress", "Egress"]
-    same_ns, operator, gateway, metrics = spec["ingress"]
+    same_ns, operator, gateway, controller, metrics = spec["ingress"]
     assert same_ns == {"from": [{"podSelector": {}}]}
     assert operator["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
                                  "podSelector": {"matchLabels": OPERATOR_POD_LABELS}}]
@@ -240,6 +241,9 @@ def test_networkpolicy_fences_every_dask_pod_with_the_platform_namespaces(exampl
         "podSelector": {"matchLabels": GATEWAY_POD_LABELS},
     }]
     assert [p["port"] for p in gateway["ports"]] == [DASHBOARD_PORT_NAME]
+    assert controller == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kf"}},
+                                    "podSelector": {"matchLabels": CONTROLLER_POD_LABELS}}],
+                          "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT_NAME}]}
     assert metrics == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "prom"}},
                                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}],
                        "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT_NAME}]}
@@ -248,7 +252,7 @@ def test_networkpolicy_fences_every_dask_pod_with_the_platform_namespaces(exampl
     assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
     # Without a metrics namespace there is no scrape rule; the defaults are deploy/base's namespaces.
     default = by_kind(render(example_policy, facts))["NetworkPolicy"]["spec"]
-    assert len(default["ingress"]) == 3
+    assert len(default["ingress"]) == 4
     assert default["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": OPERATOR_NAMESPACE}
     assert default["ingress"][2]["from"][0]["namespaceSelector"]["matchLabels"] == {

@@ -21,6 +21,7 @@ import pytest
 from dask_kubeflow.kube.names import (
     DASHBOARD_PORT,
     DASHBOARD_PORT_NAME,
+    CONTROLLER_POD_LABELS,
     GATEWAY_POD_LABELS,
     OPERATOR_CLUSTER_LABEL,
     OPERATOR_COMPONENT_LABEL,
@@ -61,6 +62,8 @@ PODS = {
     "mallory fake gateway": pod("mallory", "gw", GATEWAY_POD_LABELS),
     "mallory fake operator": pod("mallory", "op", OPERATOR_POD_LABELS),
     "gateway": pod("kubeflow", "dask-kubeflow-gateway-1", GATEWAY_POD_LABELS),
+    "controller": pod("kubeflow", "dask-kubeflow-controller-1", CONTROLLER_POD_LABELS),
+    "mallory fake controller": pod("mallory", "ctl", CONTROLLER_POD_LABELS),
     "other kubeflow pod": pod("kubeflow", "ml-pipeline", {"app": "ml-pipeline"}),
     "operator": pod("dask-operator", "dask-kubernetes-operator-1", OPERATOR_POD_LABELS),
     "other pod in the operator namespace": pod("dask-operator", "x", {"app": "x"}),
@@ -94,7 +97,7 @@ def expected_ingress(src: str, dst: str, port: int) -> bool:
     scheduler = dst in ALICE_SCHEDULERS
     if src == "operator":
         return scheduler and port in (SCHEDULER_PORT, DASHBOARD_PORT)
-    if src in ("gateway", "prometheus"):
+    if src in ("gateway", "prometheus", "controller"):
         return scheduler and port == DASHBOARD_PORT
     return False
 

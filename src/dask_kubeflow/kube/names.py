@@ -76,6 +76,12 @@ GATEWAY_POD_LABELS: Final = {
     "app.kubernetes.io/name": "dask-kubeflow-gateway",
     PART_OF_LABEL: "dask-kubeflow",
 }
+# The controller's pods (deploy/base/controller/deployment.yaml): they read each scheduler's connected-client
+# count on the dashboard port to decide hibernation (controller/hibernation.py).
+CONTROLLER_POD_LABELS: Final = {
+    "app.kubernetes.io/name": "dask-kubeflow-controller",
+    PART_OF_LABEL: "dask-kubeflow",
+}
 # The gateway checks the browser's Origin itself and sends this fixed Origin on every websocket
 # upgrade to a scheduler's dashboard; render sets ENV_BOKEH_WEBSOCKET_ORIGINS on the scheduler to
 # BOKEH_WEBSOCKET_ORIGINS_VALUE, so Bokeh refuses every other Origin (its default is "*").

@@ -8,7 +8,8 @@ the managed cluster and the clusters users make themselves alike.
 
 Ingress: from pods of the same namespace (all ports: workers talk to each other and to the
 scheduler on random ports); from the upstream operator's pods (scheduler ports, for autoscaling
-and retiring workers); from the dashboard gateway's pods (dashboard port); from the metrics
+and retiring workers); from the dashboard gateway's pods and the controller's (dashboard port: the
+controller reads the connected-client count before hibernating a cluster); from the metrics
 scraper's pods (``Platform.metrics_namespace`` and ``metrics_pod_labels``), when the install names a
 namespace (dashboard port, where ``/metrics`` is served).
 
@@ -56,6 +57,9 @@ def _ingress(platform: Platform) -> list[dict[str, Any]]:
         {"from": [_pods_of(platform.operator_namespace, platform.operator_pod_labels)],
          "ports": [_port(SCHEDULER_PORT_NAME), _port(DASHBOARD_PORT_NAME)]},
         {"from": [_pods_of(platform.install_namespace, platform.gateway_pod_labels)],
+         "ports": [_port(DASHBOARD_PORT_NAME)]},
+        # the controller reads the scheduler's connected clients (hibernation) on the dashboard port
+        {"from": [_pods_of(platform.install_namespace, platform.controller_pod_labels)],
          "ports": [_port(DASHBOARD_PORT_NAME)]},
     ]
     if platform.metrics_namespace:

@@ -16,6 +16,7 @@ from ..kube.names import (
     ENV_METRICS_NAMESPACE,
     ENV_METRICS_POD_LABELS,
     ENV_OPERATOR_NAMESPACE,
+    CONTROLLER_POD_LABELS,
     GATEWAY_POD_LABELS,
     INSTALL_NAMESPACE,
     METRICS_POD_LABELS,
@@ -43,6 +44,7 @@ class Platform:
     metrics_pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(METRICS_POD_LABELS))  # {}: all pods
     cluster_domain: str = "cluster.local"
     gateway_pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(GATEWAY_POD_LABELS))
+    controller_pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(CONTROLLER_POD_LABELS))
     operator_pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(OPERATOR_POD_LABELS))
     dns_namespace: str = "kube-system"  # the cluster DNS Dask pods must reach (UDP and TCP 53)
     dns_pod_labels: Mapping[str, str] = field(default_factory=lambda: {"k8s-app": "kube-dns"})
