@@ -106,10 +106,12 @@ async def test_with_the_overlays_rbac_the_controller_adds_the_item_and_without_i
 
 
 def test_cli_passes_the_platform_and_dashboard_link_to_the_controller(monkeypatch):
+    from dask_kubeflow.cli import controller_cmd
     from dask_kubeflow.controller import runner
 
     seen = []
     monkeypatch.setattr(runner, "run", seen.append)
+    monkeypatch.setattr(controller_cmd, "_check_credentials", lambda: None)  # no API server in this test
     monkeypatch.setenv(ENV_INSTALL_NAMESPACE, "kubeflow")
     monkeypatch.setenv(ENV_OPERATOR_NAMESPACE, "dask-system")
     result = CliRunner().invoke(app, ["controller", "--dashboard-link", LOCATION, "--metrics-port", "0"])
