@@ -41,8 +41,10 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE,
 
 
 def _free_port() -> int:
+    """A port free on every address: the controller binds its metrics on 0.0.0.0, which fails while any pod
+    process of the harness holds that port on its own 127.x address."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("0.0.0.0", 0))
         return int(sock.getsockname()[1])
 
 
