@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import platform
 import statistics
 import sys
@@ -37,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 
+from benchmarks.gateway_process import gateway_on_emulator  # noqa: E402
 from tests.gateway.bokeh_session import open_session, server_info  # noqa: E402
-from tests.gateway.dask_processes import free_port, start_local_dask  # noqa: E402
+from tests.gateway.dask_processes import start_local_dask  # noqa: E402
 
 NAMESPACE, CLUSTER, USER = "alice", "dask-cluster", "alice@example.com"
 PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
@@ -46,26 +46,6 @@ HEADERS = {"kubeflow-userid": USER}
 # The held sessions belong to several users (each user may hold max_connections_per_user at once).
 SESSION_USERS = [f"user{i}@example.com" for i in range(10)]
 SESSION_PAGE = "individual-nprocessing"  # one Bokeh plot per session: keeps the scheduler's share small
-
-
-def run_gateway(port: int, kubeconfig: str, dashboard_base: str) -> None:
-    """The gateway process: the real app and access logging, upstream pointed at the local scheduler."""
-    import logging
-
-    from aiohttp import web
-
-    from dask_kubeflow.gateway import GatewayConfig, make_app
-    from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
-
-    from dask_kubeflow.gateway.server import handler_options
-
-    logging.basicConfig(level=logging.WARNING)
-    config = GatewayConfig(host="127.0.0.1", port=port)
-    app = make_app(config, kubeconfig=kubeconfig, resolver=lambda namespace, name, cluster: dashboard_base)
-    # Access lines are formatted as in production, then dropped (logger level WARNING); the
-    # connection handler gets the production options (header timeout, size bounds).
-    web.run_app(app, host="127.0.0.1", port=port, access_log=logging.getLogger(ACCESS_LOGGER),
-                access_log_class=JsonAccessLogger, print=None, **handler_options(config))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -174,68 +154,23 @@ async def held_sessions(gateway: str, sessions: int, gateway_process: psutil.Pro
     }
 
 
-async def prepare_emulator(emulator) -> None:
-    from kr8s.asyncio.objects import Namespace
-
-    from dask_kubeflow.gateway.kube import DaskCluster
-    from tests.gateway.conftest import daskcluster_manifest
-
-    await (await Namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).create()
-    await (await DaskCluster(daskcluster_manifest(NAMESPACE, CLUSTER, managed=True))).create()
-    emulator.allow(USER, namespace=NAMESPACE)
-    for user in SESSION_USERS:
-        emulator.allow(user, namespace=NAMESPACE)
-
-
-async def wait_healthy(url: str, process: multiprocessing.Process, deadline: float = 60) -> None:
-    end = time.monotonic() + deadline
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < end:
-            if not process.is_alive():
-                raise RuntimeError(f"the gateway process exited with {process.exitcode}")
-            try:
-                async with http.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError("the gateway did not answer /healthz within 60 s")
-
-
 async def main_async(args: argparse.Namespace) -> dict:
-    import os
-
-    from tests.harness.emulator import Emulator
-
     dask = start_local_dask(NAMESPACE, CLUSTER)
-    gateway_process = None
     try:
-        with Emulator() as emulator:
-            os.environ["KUBECONFIG"] = str(emulator.kubeconfig)
-            await prepare_emulator(emulator)
-            port = free_port()
-            gateway_process = multiprocessing.get_context("spawn").Process(
-                target=run_gateway, args=(port, str(emulator.kubeconfig), dask.dashboard_base), daemon=True
-            )
-            gateway_process.start()
-            gateway = f"http://127.0.0.1:{port}"
-            await wait_healthy(gateway, gateway_process)
-            process = psutil.Process(gateway_process.pid)
+        async with gateway_on_emulator(dask.dashboard_base, NAMESPACE, CLUSTER, [USER, *SESSION_USERS],
+                                       access_log=True) as gateway:
             results = {
-                "http_health": await http_latency(dask.dashboard_base, gateway, f"{PREFIX}/health", args.requests),
+                "http_health": await http_latency(dask.dashboard_base, gateway.url, f"{PREFIX}/health", args.requests),
                 "http_counts_json": await http_latency(
-                    dask.dashboard_base, gateway, f"{PREFIX}/json/counts.json", args.requests
+                    dask.dashboard_base, gateway.url, f"{PREFIX}/json/counts.json", args.requests
                 ),
-                "websocket_round_trip": await websocket_latency(dask.dashboard_base, gateway, args.round_trips),
-                "memory": await held_sessions(gateway, args.sessions, process, args.hold),
+                "websocket_round_trip": await websocket_latency(dask.dashboard_base, gateway.url, args.round_trips),
+                "memory": await held_sessions(gateway.url, args.sessions, gateway.process, args.hold),
             }
-            results["sar_requests_to_api"] = emulator.request_count(verb="create", resource="subjectaccessreviews")
+            results["sar_requests_to_api"] = gateway.emulator.request_count(
+                verb="create", resource="subjectaccessreviews")
             return results
     finally:
-        if gateway_process is not None and gateway_process.is_alive():
-            gateway_process.terminate()
-            gateway_process.join(10)
         dask.stop()
 
 

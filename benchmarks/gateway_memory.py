@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import platform
 import sys
 import time
@@ -33,29 +32,11 @@ import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from tests.gateway.dask_processes import free_port  # noqa: E402
+from benchmarks.gateway_process import gateway_on_emulator  # noqa: E402
 
 NAMESPACE, CLUSTER, USER = "mallory", "dask-cluster", "mallory@example.com"
 PREFIX = f"/dask/{NAMESPACE}/{CLUSTER}"
 MiB = 2**20
-
-
-def run_gateway(port: int, kubeconfig: str, upstream: str) -> None:
-    """The gateway process: the real app with the server options `dask-kubeflow gateway` uses."""
-    import logging
-
-    from dask_kubeflow.gateway import GatewayConfig, make_app
-
-    try:
-        from dask_kubeflow.gateway.server import handler_options
-    except ImportError:  # the build before issue 11
-        def handler_options(config):
-            return {}
-
-    logging.basicConfig(level=logging.WARNING)
-    config = GatewayConfig(host="127.0.0.1", port=port)
-    app = make_app(config, kubeconfig=kubeconfig, resolver=lambda namespace, name, cluster: upstream)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, **handler_options(config))
 
 
 async def start_sink() -> tuple[web.AppRunner, str, list[int]]:
@@ -133,46 +114,20 @@ def cap_size() -> int:
     return getattr(GatewayConfig(), "max_message_to_scheduler", MiB)
 
 
-async def prepare_emulator(emulator) -> None:
-    from kr8s.asyncio.objects import Namespace
-
-    from dask_kubeflow.kube.resources import DaskCluster
-    from tests.gateway.conftest import daskcluster_manifest
-
-    await (await Namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})).create()
-    await (await DaskCluster(daskcluster_manifest(NAMESPACE, CLUSTER, managed=True))).create()
-    emulator.allow(USER, namespace=NAMESPACE)
-
-
 async def main_async(args: argparse.Namespace) -> dict:
-    import os
-
-    from benchmarks.gateway_latency import wait_healthy
-    from tests.harness.emulator import Emulator
-
     sink, upstream, received = await start_sink()
-    gateway_process = None
     try:
-        with Emulator() as emulator:
-            os.environ["KUBECONFIG"] = str(emulator.kubeconfig)
-            await prepare_emulator(emulator)
-            port = free_port()
-            gateway_process = multiprocessing.get_context("spawn").Process(
-                target=run_gateway, args=(port, str(emulator.kubeconfig), upstream), daemon=True
-            )
-            gateway_process.start()
-            gateway = f"http://127.0.0.1:{port}"
-            await wait_healthy(gateway, gateway_process)
-            process = psutil.Process(gateway_process.pid)
+        async with gateway_on_emulator(upstream, NAMESPACE, CLUSTER, [USER]) as gateway:
+            process = gateway.process
             async with aiohttp.ClientSession() as http:  # warm: one small message end to end
-                small = await one_message(http, gateway, b"hello")
+                small = await one_message(http, gateway.url, b"hello")
             idle = process.memory_info().rss
-            result = await attack(gateway, process, args.clients, args.message_mib * MiB, args.rounds)
+            result = await attack(gateway.url, process, args.clients, args.message_mib * MiB, args.rounds)
             after = process.memory_info().rss
             big = sum(1 for n in received if n >= args.message_mib * MiB)
             # The worst a user can do within the caps: every allowed connection sending a message
             # just under the cap toward the scheduler.
-            at_cap = await attack(gateway, process, cap_clients(), cap_size() - 4096, args.rounds)
+            at_cap = await attack(gateway.url, process, cap_clients(), cap_size() - 4096, args.rounds)
             return {
                 "small_message": small,
                 "rss_idle_mb": round(idle / 1e6, 1),
@@ -183,9 +138,6 @@ async def main_async(args: argparse.Namespace) -> dict:
                 "target_peak_mb": 256,
             }
     finally:
-        if gateway_process is not None and gateway_process.is_alive():
-            gateway_process.terminate()
-            gateway_process.join(10)
         await sink.cleanup()
 
 
