@@ -14,24 +14,10 @@ from rich.table import Table
 
 from ..kube.errors import API_ERRORS, from_exception
 from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, USAGE_CONFIGMAP
+from ..kube.usage_record import budget_of, usage_rows
 from .app import app, console, fail
 
 __all__ = ["usage_rows"]
-
-
-def usage_rows(namespace: str, data: dict[str, str]) -> list[dict[str, Any]]:
-    """One row per cluster and component of a usage record (pure)."""
-    try:
-        usage = json.loads(data.get("usage") or "{}")
-    except ValueError:
-        usage = {}
-    rows = []
-    for key, (cores, gib) in sorted(usage.items()):
-        cluster, _, component = key.partition("/")
-        rows.append({"namespace": namespace, "period": data.get("period", ""), "cluster": cluster,
-                     "component": component, "coreSeconds": round(float(cores), 1),
-                     "memoryGiBSeconds": round(float(gib), 1), "coreHours": round(float(cores) / 3600, 4)})
-    return rows
 
 
 async def _records(namespace: str | None) -> list[dict[str, Any]]:
@@ -68,9 +54,7 @@ def usage_cmd(
         if since and data.get("period") != since:
             continue
         rows += usage_rows(ns, data)
-        budgets.append({"namespace": ns, "period": data.get("period", ""), "coreHours": float(data.get("coreHours") or 0),
-                        "budgetCoreHours": data.get("budgetCoreHours", ""), "budget": data.get("budget", ""),
-                        "message": data.get("budgetMessage", "")})
+        budgets.append(budget_of(ns, data))
     if since and not rows and not budgets:
         raise fail(f"no usage recorded for {since}: the controller keeps the current month only (export its "
                    f"Prometheus counters dask_kubeflow_usage_* for history)")

@@ -9,38 +9,29 @@ unchanged) and RBAC keeps it inside the caller's own namespaces.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube.errors import API_ERRORS, from_exception
-from ..kube.names import HIBERNATED_ANNOTATION, WAKE_REQUESTED_ANNOTATION
-from ..kube.resources import DASK_API, DaskCluster
+from ..kube import wake
+from ..kube.errors import KubeError
 from ..kube.sync import run
 from ..kube.api import get_api
-from .cluster_api import resource_of
 from .errors import PermissionDeniedError
 
 __all__ = ["is_hibernated", "request_wake", "request_wake_async", "Waker"]
 
 
 def is_hibernated(cluster: dict[str, Any] | None) -> bool:
-    return HIBERNATED_ANNOTATION in (((cluster or {}).get("metadata") or {}).get("annotations") or {})
+    return wake.is_hibernated(cluster)
 
 
 async def request_wake_async(name: str, namespace: str) -> None:
     """Annotate the DaskCluster wake-requested (raises PermissionDeniedError/KubeError saying why not)."""
-    api = await get_api()
-    obj = DaskCluster({"apiVersion": DASK_API, "kind": "DaskCluster", "metadata": {"name": name, "namespace": namespace}},
-                      api=api)
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        await obj.patch({"metadata": {"annotations": {WAKE_REQUESTED_ANNOTATION: now}}})
-    except API_ERRORS as err:
-        problem = from_exception(err, verb="patch", resource=resource_of(DaskCluster), namespace=namespace,
-                                 what=f"asking to wake Dask cluster {namespace}/{name}")
+        await wake.request_wake(await get_api(), name, namespace)
+    except KubeError as problem:
         raise (PermissionDeniedError.from_kube(problem) if problem.forbidden() else problem) from None
 
 
