@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..kube.errors import KubeError
-from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, USAGE_CONFIGMAP
 from ..kube.resources import KUBEFLOW_API
+from ..kube.usage_record import budget_data, record_body
 from ..policy import resolve
 from . import apply
 from . import lifecycle_metrics as metrics
@@ -34,14 +34,11 @@ log = logging.getLogger("dask_kubeflow.controller")
 
 
 def usage_body(namespace: str, ledger: Ledger, state: BudgetState | None) -> dict[str, Any]:
+    """The usage ConfigMap (its format: kube/usage_record.py, shared with every reader)."""
     data = ledger.to_data()
     if state is not None:
-        data["budgetMessage"] = state.message
-        data["budgetCoreHours"] = "" if state.budget_hours is None else f"{state.budget_hours:g}"
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": USAGE_CONFIGMAP, "namespace": namespace,
-                         "labels": {MANAGED_BY_LABEL: MANAGED_BY, COMPONENT_LABEL: "usage"}},
-            "data": data}
+        data |= budget_data(state.terms, state.message)
+    return record_body(namespace, data)
 
 
 class Accounting:

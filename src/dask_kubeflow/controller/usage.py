@@ -14,10 +14,10 @@ message users read; ``clamped_maximum`` is the autoscaler maximum render is give
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from ..kube.usage_record import EXCEEDED, OK, WARNING, BudgetTerms, budget_message, ledger_data, ledger_fields
 from ..policy import ClusterShape
 from ..policy.lifecycle import Budget
 from .activity import PodFacts
@@ -26,7 +26,6 @@ from .clock import month_of, month_start
 __all__ = ["Ledger", "account", "BudgetState", "budget_state", "clamped_maximum", "clamp_workers", "GIB"]
 
 GIB = float(1 << 30)
-OK, WARNING, EXCEEDED = "ok", "warning", "exceeded"
 
 
 @dataclass(frozen=True)
@@ -45,19 +44,14 @@ class Ledger:
         return sum(m for _, m in self.usage.values())
 
     def to_data(self) -> dict[str, str]:
-        usage = {k: [round(c, 3), round(m, 3)] for k, (c, m) in sorted(self.usage.items())}
-        return {"period": self.period, "usage": json.dumps(usage, separators=(",", ":")),
-                "pods": json.dumps({k: round(v, 3) for k, v in sorted(self.pods.items())}, separators=(",", ":")),
-                "coreHours": f"{self.core_seconds / 3600:.4f}", "budget": self.budget}
+        return ledger_data(self.period, self.usage, self.pods, self.budget)  # the format: kube/usage_record.py
 
     @classmethod
     def from_data(cls, data: Mapping[str, str] | None, now: float) -> Ledger:
         """The persisted ledger (a fresh one for this month when there is none or it is unreadable)."""
         try:
-            usage = {str(k): (float(v[0]), float(v[1])) for k, v in json.loads(data["usage"]).items()}  # type: ignore[index]
-            pods = {str(k): float(v) for k, v in json.loads(data["pods"]).items()}  # type: ignore[index]
-            return cls(str(data["period"]), usage, pods, str(data.get("budget", OK)))  # type: ignore[index, union-attr]
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            return cls(*ledger_fields(data))
+        except ValueError:
             return cls(month_of(now))
 
 
@@ -93,23 +87,17 @@ class BudgetState:
     used_hours: float
     budget_hours: float | None
     message: str
+    terms: BudgetTerms | None = None  # what the usage record carries for readers (kube/usage_record.py)
 
 
 def budget_state(ledger: Ledger, budget: Budget, tier: str) -> BudgetState:
     used = ledger.core_seconds / 3600
     if budget.core_hours is None:
-        return BudgetState("", used, None, f"{used:.2f} core-hours used in {ledger.period} (no budget)")
+        return BudgetState("", used, None, budget_message(OK, used, ledger.period, None))
     limit = budget.core_hours
-    figures = f"{used:.2f} of {limit:g} core-hours used in {ledger.period} (tier {tier!r})"
-    if used >= limit:
-        return BudgetState(EXCEEDED, used, limit, (
-            f"budget spent: {figures}; the autoscaler is held at {budget.clamp_to} worker(s) "
-            f"until the month ends or the budget is raised — ask {budget.contact}"))
-    if used >= budget.warn_at * limit:
-        return BudgetState(WARNING, used, limit, (
-            f"budget nearly spent: {figures}; past {limit:g} the autoscaler is held at {budget.clamp_to} "
-            f"worker(s) — ask {budget.contact} for more"))
-    return BudgetState(OK, used, limit, figures)
+    terms = BudgetTerms(limit, tier, budget.contact, budget.clamp_to, budget.warn_at)
+    state = EXCEEDED if used >= limit else WARNING if used >= budget.warn_at * limit else OK
+    return BudgetState(state, used, limit, budget_message(state, used, ledger.period, terms), terms)
 
 
 def clamped_maximum(state: BudgetState, budget: Budget) -> int | None:
