@@ -18,6 +18,7 @@ from ..client.refusals import refusal_lines
 from ..client.snapshot import ClusterSnapshot, ProbeResult
 from ..kube.errors import KubeError
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL, scheduler_address
+from ..kube.usage_record import UsageRecord, budget_line, budget_summary
 from .app import app, console, err_console, fail
 
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: detected, see `doctor`)")
@@ -99,6 +100,14 @@ def _controller_rows(managed: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _usage_rows(record: UsageRecord | None) -> list[tuple[str, str]]:
+    """This month's usage and the budget, from the controller's usage record (none: no rows)."""
+    if record is None:
+        return []
+    return [("usage this month", f"{record.core_hours:.2f} core-hours, {record.memory_gib_hours:.2f} memory "
+             f"GiB-hours in {record.period} (requests × time Running)"), ("budget", budget_line(record))]
+
+
 def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | None,
                 managed: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """The ``status`` table as (field, value) rows; ``probe`` may be None (scheduler not ready);
@@ -139,6 +148,7 @@ def status_rows(env: Environment, snap: ClusterSnapshot, probe: ProbeResult | No
         ("tier limits", "\n".join(limits)),
         ("dashboard", dashboard),
         *_controller_rows(managed),
+        *_usage_rows(snap.usage),
         *[("refused by the tier", line) for line in refusal_lines(snap.events)],
     ]
 
@@ -150,6 +160,7 @@ def status_document(rows: list[tuple[str, str]], snap: ClusterSnapshot, managed:
     doc["schedulerReady"] = any(pod_is_ready(p) for p in snap.scheduler_pods)
     doc["workerPodsReady"] = sum(pod_is_ready(p) for p in snap.worker_pods)
     doc["controller"] = managed
+    doc["usage"] = budget_summary(snap.usage) if snap.usage is not None else None
     return doc
 
 

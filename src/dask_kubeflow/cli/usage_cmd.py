@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ..kube.errors import API_ERRORS, from_exception
 from ..kube.names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, USAGE_CONFIGMAP
-from ..kube.usage_record import budget_of, usage_rows
+from ..kube.usage_record import budget_entry, usage_rows
 from .app import app, console, fail
 
 __all__ = ["usage_rows"]
@@ -54,7 +54,7 @@ def usage_cmd(
         if since and data.get("period") != since:
             continue
         rows += usage_rows(ns, data)
-        budgets.append(budget_of(ns, data))
+        budgets.append(budget_entry(ns, data))
     if since and not rows and not budgets:
         raise fail(f"no usage recorded for {since}: the controller keeps the current month only (export its "
                    f"Prometheus counters dask_kubeflow_usage_* for history)")
@@ -67,5 +67,5 @@ def usage_cmd(
                       f"{row['memoryGiBSeconds'] / 3600:.3f}")
     console.print(table)
     for budget in budgets:
-        if budget["message"]:
-            console.print(f"{budget['namespace']}: {budget['message']}", highlight=False, soft_wrap=True)
+        if line := budget.get("line") or budget["message"]:
+            console.print(f"{budget['namespace']}: {line}", highlight=False, soft_wrap=True)

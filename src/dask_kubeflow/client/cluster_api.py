@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 from ..kube.api import Api, get_api
 from ..kube.errors import API_ERRORS, KubeError, from_exception
-from ..kube.names import STATUS_CONFIGMAP, pod_selector
+from ..kube.names import STATUS_CONFIGMAP, USAGE_CONFIGMAP, pod_selector
 from ..kube.namespace_status import from_configmap
+from ..kube.usage_record import UsageRecord
+from ..kube.usage_record import from_configmap as usage_from_configmap
 from ..kube.resources import (
     DASK_API,
     ConfigMap,
@@ -57,8 +60,11 @@ __all__ = [
     "resource_of",
     "scheduler_pods",
     "snapshot",
+    "usage_record",
     "worker_pods",
 ]
+
+log = logging.getLogger("dask_kubeflow")
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -241,12 +247,32 @@ async def _snapshot(namespace: str, name: str) -> ClusterSnapshot:
         events=tuple(await reads.read(Event) or ()),
         quotas=tuple(await reads.read(ResourceQuota) or ()),
         controller=_record(namespace, await reads.read(ConfigMap, field_selector=f"metadata.name={STATUS_CONFIGMAP}")),
+        usage=_usage(namespace, await reads.read(ConfigMap, field_selector=f"metadata.name={USAGE_CONFIGMAP}")),
         forbidden=tuple(reads.forbidden), pods_visible=schedulers is not None,
     )
 
 
 def _record(namespace: str, found: list[Obj] | None) -> dict[str, Any] | None:
     return None if found is None else from_configmap(namespace, found[0] if found else None)
+
+
+def _usage(namespace: str, found: list[Obj] | None) -> UsageRecord | None:
+    return usage_from_configmap(namespace, found[0]) if found else None
+
+
+async def usage_record(namespace: str) -> UsageRecord | None:
+    """The controller's usage record of ``namespace`` (one LIST of the ConfigMap by name, as the status
+    record is read). None when there is none, it is unreadable, or the read failed: what it says is advice,
+    never a reason for connect() to fail."""
+    try:
+        found = await _list_named(ConfigMap, USAGE_CONFIGMAP, namespace)
+    except Exception as err:  # forbidden, no answer, bad credentials: connect() goes on without it
+        log.debug("namespace %s: usage record not read (%s)", namespace, err)
+        return None
+    record = _usage(namespace, found)
+    if found and record is None:
+        log.debug("namespace %s: usage record %s is malformed; ignored", namespace, USAGE_CONFIGMAP)
+    return record
 
 
 def _api_error(err: KubeError | ConnectError) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..kube.names import ENV_NAMESPACE, SCHEDULER_PORT
+from ..kube.usage_record import EXCEEDED, budget_line, budget_notice
+from .lifecycle_state import WAKE_DOORS, Hibernation, hibernation
 from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owners
 from .environment import Environment
 from .errors import ClusterNotFoundError, PermissionDeniedError, from_api_failure
@@ -147,6 +149,33 @@ def controller_record(facts: Facts) -> Stage:
     return Stage((Check("controller status", True, f"{phase}{tier}" + (f": {message}" if message else "")),))
 
 
+def usage(facts: Facts) -> Stage:
+    """This month's usage and the tier's budget, from the controller's usage record (none: nothing to say)."""
+    record = facts.snap.usage if facts.snap is not None else None
+    if record is None:
+        return Stage(())
+    used = Check("usage this month", True, f"{record.core_hours:.2f} core-hours, {record.memory_gib_hours:.2f} "
+                 f"memory GiB-hours in {record.period} (requests × time Running)")
+    notice = budget_notice(record)
+    if notice is None or notice.state != EXCEEDED:  # a warning is no failure yet: the line says whom to ask
+        return Stage((used, Check("budget", True, budget_line(record))))
+    return Stage((used, Check("budget", False, budget_line(record), notice.fix)))
+
+
+def _hibernation(snap: ClusterSnapshot) -> Hibernation | None:
+    found = hibernation(snap.cluster, snap.controller)
+    if found is not None and not found.asleep and any(pod_is_ready(p) for p in snap.scheduler_pods):
+        return None  # woken; the record says so at the controller's next look
+    return found
+
+
+def hibernated(facts: Facts) -> Stage:
+    """A hibernated cluster is not broken: it gave its scheduler back while idle, and wakes on use."""
+    assert facts.snap is not None and facts.snap.cluster is not None
+    found = _hibernation(facts.snap)
+    return Stage(() if found is None else (Check("hibernation", True, found.detail),))
+
+
 def quota(facts: Facts) -> Stage:
     """Every ResourceQuota of the namespace against the scheduler, one worker and the tier's maximum."""
     snap = facts.snap
@@ -161,6 +190,8 @@ def scheduler_pod(facts: Facts) -> Stage:
     assert snap is not None and snap.cluster is not None
     if not snap.pods_visible:
         return _stop(Check("scheduler pod ready", None, "cannot tell: listing pods is forbidden (see above)"))
+    if (asleep := _hibernation(snap)) is not None and asleep.asleep:
+        return _stop(Check("scheduler pod ready", None, f"no scheduler while hibernated: {WAKE_DOORS} starts it"))
     found = explain_pods(snap.scheduler_pods, snap.events, snap.namespace, owners=scheduler_owners(snap.name),
                          cluster=snap.cluster)
     if found is None:
@@ -223,8 +254,8 @@ def dashboard(facts: Facts) -> Stage:
 
 
 STAGES: tuple[Callable[[Facts], Stage], ...] = (
-    environment, api_reachable, operator_installed, rbac, controller_record, cluster_exists, quota,
-    scheduler_pod, workers, reachability, versions, dashboard,
+    environment, api_reachable, operator_installed, rbac, controller_record, usage, cluster_exists, hibernated,
+    quota, scheduler_pod, workers, reachability, versions, dashboard,
 )
 
 

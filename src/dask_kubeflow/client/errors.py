@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..kube.errors import KubeError
 
 __all__ = [
+    "BudgetSpentError",
     "ClusterNotFoundError",
     "ConnectError",
     "KubeconfigError",
@@ -190,6 +191,16 @@ class WorkersNotReadyError(ConnectError):
             f"only {got} of {wanted} Dask workers of {name!r} in {namespace!r} joined within {timeout:g} s: {reason}",
             fix,
         )
+
+
+class BudgetSpentError(WorkersNotReadyError):
+    """The namespace's monthly budget is spent: its autoscaler is held below ``wanted`` workers, so
+    waiting for them cannot succeed before the month ends or the budget is raised (docs/hibernation.md)."""
+
+    def __init__(self, name: str, namespace: str, wanted: int, message: str, fix: str):
+        self.name, self.namespace, self.wanted, self.got, self.reason = name, namespace, wanted, 0, message
+        ConnectError.__init__(self, f"cannot wait for {wanted} Dask worker(s) of {name!r} in {namespace!r}: {message}",
+                              fix)
 
 
 class SchedulerUnreachableError(ConnectError):

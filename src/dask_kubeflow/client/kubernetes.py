@@ -39,6 +39,7 @@ from .diagnose import (
     summarize_phase,
     worker_owners,
 )
+from .budget import BudgetCheck
 from .cluster import NamespaceCluster
 from .direct import try_direct
 from .environment import Environment
@@ -230,7 +231,11 @@ def _connect(env: Environment, wait_for_workers: int, timeout: float, progress: 
             cluster = run(get_cluster(name, namespace))  # raises the ConnectError that explains
         return cluster
 
+    budget = BudgetCheck(name, namespace)  # one read of the usage record, alongside the others
+    if wait_for_workers:
+        budget.enforce(wait_for_workers, timeout)  # a spent budget: fail now, not at the timeout
     client = try_direct(env, timeout)
+    budget.announce()  # before a slow path starts waiting (a hibernated cluster's wake, say)
     with _spinner(progress and client is None, f"Connecting to Dask cluster {namespace}/{name}") as show:
         if client is None:
             client = _slow_connect(env, deadline, timeout, show, the_cluster)
@@ -251,8 +256,9 @@ def connect_kubernetes(
 ) -> Client:
     """A Client on ``env``'s existing DaskCluster; raises a ``ConnectError`` subclass saying what to do.
 
-    Inside a pod with a ready scheduler this costs one API request (the scheduler pods, in parallel
-    with the Dask handshake) and one versions RPC; the DaskCluster is read only to explain a problem.
+    Inside a pod with a ready scheduler this costs two API requests, sent at once (the scheduler pods, in
+    parallel with the Dask handshake, and the usage record: ``budget.py``) and one versions RPC; the
+    DaskCluster is read only to explain a problem.
     """
     if env.namespace is None:
         raise ConnectError(f"no namespace to look for Dask cluster {env.cluster_name!r} in ({env.explain()})",

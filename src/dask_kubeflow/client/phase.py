@@ -7,6 +7,7 @@ the truth: is there a ready scheduler, and if not, why.
 
 from __future__ import annotations
 
+from .lifecycle_state import hibernation
 from .diagnose import explain_pods, pod_is_ready, scheduler_owners
 from .quota import quota_findings
 from .snapshot import ClusterSnapshot
@@ -23,6 +24,8 @@ def cluster_phase(snap: ClusterSnapshot) -> str:
         ready = sum(pod_is_ready(p) for p in snap.worker_pods)
         ours = "Running"
         detail = f"scheduler ready, {ready} worker(s) ready"
+    elif (asleep := hibernation(snap.cluster, snap.controller)) is not None:
+        return asleep.phase + ("" if operator == "Running" else f" (the operator reports {operator})")
     else:
         too_small = [f for f in quota_findings(snap.cluster or {}, snap.autoscaler, snap.quotas,
                                                [*snap.scheduler_pods, *snap.worker_pods], snap.namespace)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..kube.usage_record import UsageRecord
 from .errors import ConnectError, PermissionDeniedError
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class ClusterSnapshot:
     controller: Obj | None = None
     """The controller's status record of the namespace (``kube.namespace_status.from_configmap``);
     None when it could not be read (forbidden)."""
+    usage: UsageRecord | None = None
+    """The controller's usage record of the namespace (``kube.usage_record``); None when there is none,
+    it is malformed, or it could not be read."""
 
 
 @dataclass(frozen=True)

@@ -75,4 +75,5 @@ def from_configmap(namespace: str, body: dict[str, Any] | None) -> dict[str, Any
         # Hibernation (controller/hibernation.py): Hibernated | Waking | Awake, absent until a first hibernation.
         "lifecycle": data.get("lifecycle", ""),
         "lifecycleMessage": data.get("lifecycleMessage", ""),
+        "lifecycleSince": data.get("lifecycleSince", ""),
     }

@@ -25,7 +25,7 @@ from .names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, USAGE_CONFIGMA
 __all__ = [
     "OK", "WARNING", "EXCEEDED", "BudgetTerms", "UsageRecord", "BudgetNotice",
     "ledger_data", "budget_data", "record_body", "ledger_fields", "parse", "from_configmap",
-    "budget_message", "budget_notice", "budget_summary", "budget_line",
+    "budget_message", "budget_notice", "budget_summary", "budget_line", "budget_entry",
     "usage_rows", "budget_of", "namespace_totals",
 ]
 
@@ -203,13 +203,23 @@ def budget_summary(record: UsageRecord) -> dict[str, Any]:
 
 
 def budget_line(record: UsageRecord) -> str:
-    """One line: used / budget (percent), the state and whom to ask."""
-    used = f"{record.core_hours:.2f}"
-    if record.terms is None:
-        return f"{used} core-hours used in {record.period} (no budget)"
-    terms = record.terms
-    return (f"{used} / {terms.core_hours:g} core-hours ({record.percent:.0f}%) in {record.period}, "
-            f"{record.state} (tier {terms.tier!r}; more from {terms.contact})")
+    """One line: the state, percent used, used of budget, the tier and whom to ask."""
+    used, terms = record.core_hours, record.terms
+    if terms is None:
+        return budget_message(OK, used, record.period, None)
+    head = f"{record.state}, {record.percent:.0f}%: {budget_message(record.state, used, record.period, terms)}"
+    return head if record.state in (WARNING, EXCEEDED) else f"{head}; more from {terms.contact}"
+
+
+def budget_entry(namespace: str, data: Mapping[str, str]) -> dict[str, Any]:
+    """``budget_of`` plus the parsed figures (percent, tier, contact, clampTo, line) when the record is readable."""
+    entry = budget_of(namespace, data)
+    try:
+        record = parse(namespace, data)
+    except ValueError:
+        return entry
+    summary = budget_summary(record)
+    return {**entry, **{k: summary[k] for k in ("percent", "tier", "contact", "clampTo")}, "line": budget_line(record)}
 
 
 # -- rows for the `usage` command and the gateway (data as stored) ----------------------------------
