@@ -352,7 +352,12 @@ def test_rbac_is_least_privilege():
     user_cluster_kinds = {"daskclusters", "daskautoscalers"}
     assert not any(writes & set(r["verbs"]) for r in gateway
                    if r["resources"] != ["subjectaccessreviews"] and not set(r["resources"]) <= user_cluster_kinds)
-    assert not any({"patch", "update"} & set(r["verbs"]) for r in gateway if set(r["resources"]) <= user_cluster_kinds)
+    assert not any("update" in r["verbs"] for r in gateway)
+    # wake requests (docs/hibernation.md): patch of daskclusters only, after a SubjectAccessReview for the user
+    assert all(r["resources"] == ["daskclusters"] for r in gateway if "patch" in r["verbs"])
+    # the controller's status and usage records: get by name, nothing else of ConfigMaps
+    assert all(r["verbs"] == ["get"] and set(r.get("resourceNames", ())) == {"dask-kubeflow-status", "dask-kubeflow-usage"}
+               for r in gateway if "configmaps" in r["resources"])
 
 
 @pytest.mark.parametrize("directory", OVERLAYS)

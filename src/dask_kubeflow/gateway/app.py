@@ -12,12 +12,13 @@ from aiohttp import web
 from yarl import URL
 
 from ..kube.errors import API_ERRORS, KubeError, from_exception
-from ..kube.names import DASHBOARD_ROOT, MANAGED_BY, MANAGED_BY_LABEL
-from . import pages
+from ..kube.names import DASHBOARD_ROOT, MANAGED_BY, MANAGED_BY_LABEL, STATUS_CONFIGMAP, USAGE_CONFIGMAP
+from ..kube.usage_record import namespace_totals
+from . import pages, wake_door
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
 from .browser import origin_refusal, request_host, security_headers
-from .cluster_actions import Shared, add_routes
+from .cluster_actions import Shared, add_routes, read_record
 from .clusters_page import cluster_rows, render_clusters_page, render_pick_namespace
 from .config import GatewayConfig
 from .kube import Directory, Kr8sDirectory
@@ -118,7 +119,8 @@ async def _refusal(gateway: Gateway, verdict: Verdict) -> web.Response:
 
 # What the gateway's service account must be allowed (deploy/base/gateway/rbac.yaml grants it).
 _GATEWAY_RBAC = ("create subjectaccessreviews; get namespaces; get, list, create and delete daskclusters, "
-                 "daskautoscalers; list pods, events")
+                 "daskautoscalers; patch daskclusters (wake requests); list pods, events; get configmaps "
+                 f"{STATUS_CONFIGMAP}, {USAGE_CONFIGMAP}")
 
 
 def _kubernetes_trouble(gateway: Gateway, identity: Identity, exc: BaseException) -> web.Response:
@@ -212,11 +214,13 @@ async def clusters_index(request: web.Request) -> web.Response:
             ),
             f"list DaskClusters and DaskAutoscalers in {namespace}",
         )
+        status, usage = await asyncio.gather(read_record(gateway, namespace, STATUS_CONFIGMAP, _KUBERNETES_ERRORS),
+                                             read_record(gateway, namespace, USAGE_CONFIGMAP, _KUBERNETES_ERRORS))
     except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
     stats = await _cluster_stats(gateway, identity.user, namespace, clusters)
-    rows = cluster_rows(namespace, clusters, autoscalers, stats)
-    return _page(render_clusters_page(namespace, identity.user, rows))
+    rows = cluster_rows(namespace, clusters, autoscalers, stats, status=status)
+    return _page(render_clusters_page(namespace, identity.user, rows, namespace_totals(namespace, usage)))
 
 
 def _browser_refusal(request: web.Request, gateway: Gateway, identity: Identity) -> web.Response | None:
@@ -262,6 +266,13 @@ async def dashboard_proxy(request: web.Request) -> web.StreamResponse:
     refusal = _browser_refusal(request, gateway, identity)
     if refusal is not None:
         return refusal
+    if not is_websocket_upgrade(request):  # a hibernated cluster: the waking page (wake_door.py)
+        try:
+            door = await wake_door.before_proxy(request, gateway, identity.user, namespace, name, verdict.cluster)
+        except _KUBERNETES_ERRORS as exc:
+            return _kubernetes_trouble(gateway, identity, exc)
+        if door is not None:
+            return door
     try:
         with gateway.limits.slot(identity.user):
             return await _forward(request, gateway, verdict)
@@ -284,6 +295,10 @@ async def _forward(request: web.Request, gateway: Gateway, verdict: Verdict) -> 
                                 security_headers(gateway.config))
     except UpstreamUnavailable as exc:
         gateway.metrics.upstream_errors.labels("dashboard").inc()
+        if not is_websocket_upgrade(request):
+            door = await wake_door.instead_of_502(request, gateway, verdict.identity.user or "", namespace, name)
+            if door is not None:
+                return door
         log.warning("dashboard of %s/%s at %s unavailable: %s", namespace, name, base, exc.reason)
         phase = (verdict.cluster.get("status") or {}).get("phase") or "Unknown"
         return _page(pages.upstream_unavailable_page(verdict.identity.user, namespace, name, phase), 502)
@@ -351,6 +366,7 @@ def make_app(
     app.router.add_get(INDEX, clusters_index, name="clusters")
     # the page's JSON API (create, delete, live rows), before the /dask/{namespace} routes
     add_routes(app, Shared(GATEWAY, _identify, _kubernetes_trouble, _cluster_stats, _KUBERNETES_ERRORS))
+    wake_door.add_routes(app)
     app.router.add_route("*", INDEX + "{namespace}", redirect_namespace, name="namespace_redirect")
     app.router.add_route("*", INDEX + "{namespace}/", redirect_namespace, name="namespace_redirect_slash")
     app.router.add_route("*", INDEX + "{namespace}/{cluster}", redirect_cluster, name="cluster_redirect")

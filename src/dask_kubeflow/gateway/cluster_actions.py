@@ -26,7 +26,8 @@ from aiohttp import web
 
 from ..kube.errors import KubeError
 from ..kube.names import (DASHBOARD_ROOT, MANAGED_BY, MANAGED_BY_LABEL, MAX_CLUSTER_NAME, OPERATOR_CLUSTER_LABEL,
-                          OWNER_ANNOTATION, is_dns_label)
+                          OWNER_ANNOTATION, STATUS_CONFIGMAP, USAGE_CONFIGMAP, is_dns_label)
+from ..kube.usage_record import namespace_totals
 from ..render.user_cluster import RequestError, Requested, user_cluster_request
 from .access_log import TARGET_KEY
 from .authz import Outcome
@@ -34,7 +35,7 @@ from .browser import origin_refusal, request_host
 from .clusters_page import cluster_rows, page_state, tier_choices
 from .trust import peer_is_trusted
 
-__all__ = ["API_ROOT", "Shared", "add_routes"]
+__all__ = ["API_ROOT", "Shared", "add_routes", "allowed", "may", "read_record"]
 
 log = logging.getLogger("dask_kubeflow.gateway.actions")
 API_ROOT = f"{DASHBOARD_ROOT}/_api/namespaces"
@@ -81,7 +82,7 @@ def _same_site(request: web.Request, gateway: Gateway) -> str | None:
     return refused
 
 
-async def _allowed(request: web.Request, verb: str | None) -> tuple[Gateway, str, str] | web.Response:
+async def allowed(request: web.Request, verb: str | None) -> tuple[Gateway, str, str] | web.Response:
     """The gateway, user and namespace when the viewer may do ``verb`` (None: view) here."""
     shared = request.app[SHARED]
     gateway = request.app[shared.key]
@@ -101,7 +102,7 @@ async def _allowed(request: web.Request, verb: str | None) -> tuple[Gateway, str
             status = {Outcome.FORBIDDEN: 403, Outcome.NOT_FOUND: 404}.get(verdict.outcome, 401)
             return _error(f"no access to namespace {namespace} for {identity.user}", status,
                           "ask the namespace owner to add you as a contributor")
-        if verb is not None and not await _may(gateway, identity.user, namespace, verb):
+        if verb is not None and not await may(gateway, identity.user, namespace, verb):
             return _error(f"{identity.user} may not {verb} Dask clusters in namespace {namespace} "
                           "(a contributor with view access only)", 403,
                           "ask the namespace owner for edit access (Manage Contributors)")
@@ -110,10 +111,24 @@ async def _allowed(request: web.Request, verb: str | None) -> tuple[Gateway, str
     return gateway, identity.user, namespace
 
 
-async def _may(gateway: Gateway, user: str, namespace: str, verb: str) -> bool:
+async def may(gateway: Gateway, user: str, namespace: str, verb: str) -> bool:
     assert gateway.gatekeeper is not None
     return await gateway.gatekeeper.ask(gateway.directory.may(user, namespace, verb),
                                         f"check whether {user} may {verb} daskclusters in {namespace}")
+
+
+async def read_record(gateway: Gateway, namespace: str, name: str, errors: tuple) -> dict[str, str] | None:
+    """The data of one of the controller's ConfigMaps (status, usage); None when absent or unreadable
+    (a gateway role without ``get configmaps`` on those names: the page shows less, and says why in the log)."""
+    get = getattr(gateway.directory, "get_configmap", None)
+    if get is None:
+        return None
+    try:
+        body = await gateway.gatekeeper.ask(get(namespace, name), f"get ConfigMap {name} in {namespace}")
+    except errors as err:
+        log.warning("clusters page of %s without ConfigMap %s: %s", namespace, name, err)
+        return None
+    return (body or {}).get("data") or None
 
 
 async def _read(gateway: Gateway, namespace: str, errors: tuple) -> tuple[list, list, list | None, list | None]:
@@ -139,21 +154,25 @@ async def _read(gateway: Gateway, namespace: str, errors: tuple) -> tuple[list, 
 
 
 async def list_endpoint(request: web.Request) -> web.Response:
-    allowed = await _allowed(request, None)
-    if isinstance(allowed, web.Response):
-        return allowed
-    gateway, user, namespace = allowed
+    checked = await allowed(request, None)
+    if isinstance(checked, web.Response):
+        return checked
+    gateway, user, namespace = checked
     shared = request.app[SHARED]
     try:
         clusters, autoscalers, pods, events = await _read(gateway, namespace, shared.errors)
-        may_create, may_delete = await asyncio.gather(_may(gateway, user, namespace, "create"),
-                                                      _may(gateway, user, namespace, "delete"))
+        may_create, may_delete, may_wake = await asyncio.gather(
+            may(gateway, user, namespace, "create"), may(gateway, user, namespace, "delete"),
+            may(gateway, user, namespace, "patch"))
+        status, usage = await asyncio.gather(read_record(gateway, namespace, STATUS_CONFIGMAP, shared.errors),
+                                             read_record(gateway, namespace, USAGE_CONFIGMAP, shared.errors))
     except shared.errors as exc:
         return shared.trouble(gateway, shared.identify(request, gateway), exc)
     stats = await shared.stats(gateway, user, namespace, clusters)
-    rows = cluster_rows(namespace, clusters, autoscalers, stats, pods, events)
+    rows = cluster_rows(namespace, clusters, autoscalers, stats, pods, events, status)
     return _json(page_state(namespace, rows, tier_choices(clusters, autoscalers), events or [],
-                            may_create=may_create, may_delete=may_delete))
+                            may_create=may_create, may_delete=may_delete, may_wake=may_wake,
+                            usage=namespace_totals(namespace, usage)))
 
 
 def _refusal(err: KubeError) -> web.Response:
@@ -183,10 +202,10 @@ async def _body(request: web.Request) -> tuple[str, Requested] | web.Response:
 
 
 async def create_endpoint(request: web.Request) -> web.Response:
-    allowed = await _allowed(request, "create")
-    if isinstance(allowed, web.Response):
-        return allowed
-    gateway, user, namespace = allowed
+    checked = await allowed(request, "create")
+    if isinstance(checked, web.Response):
+        return checked
+    gateway, user, namespace = checked
     parsed = await _body(request)
     if isinstance(parsed, web.Response):
         return parsed
@@ -213,10 +232,10 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
-    allowed = await _allowed(request, "delete")
-    if isinstance(allowed, web.Response):
-        return allowed
-    gateway, user, namespace = allowed
+    checked = await allowed(request, "delete")
+    if isinstance(checked, web.Response):
+        return checked
+    gateway, user, namespace = checked
     name, directory = request.match_info["name"], gateway.directory
     try:
         cluster = await directory.get_cluster(namespace, name) if is_dns_label(name) else None

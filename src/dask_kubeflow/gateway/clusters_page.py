@@ -23,6 +23,7 @@ from ..kube.names import (MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_CLUSTER_LABEL, 
 from ..render.user_cluster import is_user_cluster, owner_of
 from .pages import render
 from .upstream import served_behind_gateway
+from .waking import AWAKE, HIBERNATED, WAKING, lifecycle_of
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ClusterRow:
     owner: str | None = None
     user_cluster: bool = False
     refusal: str | None = None
+    lifecycle: str = AWAKE
 
     @property
     def snippet(self) -> str:
@@ -62,7 +64,7 @@ class ClusterRow:
                 "userCluster": self.user_cluster, "workersNow": self.workers_now, "workersMin": self.workers_min,
                 "workersMax": self.workers_max, "cores": self.cores, "memory": self.memory,
                 "tasksInFlight": self.tasks_in_flight, "dashboardUrl": self.dashboard_url, "note": self.note,
-                "refusal": self.refusal, "snippet": self.snippet}
+                "refusal": self.refusal, "snippet": self.snippet, "lifecycle": self.lifecycle}
 
 
 def _label(obj: Mapping[str, Any], key: str) -> str | None:
@@ -102,6 +104,7 @@ def cluster_row(
     stats: SchedulerStats | None,
     pods: Sequence[Mapping[str, Any]] | None = None,
     events: Sequence[Mapping[str, Any]] | None = None,
+    lifecycle: str = AWAKE,
 ) -> ClusterRow:
     name = cluster["metadata"]["name"]
     labels = cluster["metadata"].get("labels") or {}
@@ -121,12 +124,15 @@ def cluster_row(
             f"{expected}, so it cannot be opened (or counted) here; start the scheduler with "
             f"--dashboard-prefix {expected}."
         )
+    elif lifecycle == HIBERNATED:
+        notes.append("Hibernated (idle): its scheduler was stopped. Opening the dashboard, Wake, a notebook "
+                     "starting or a Dask client connecting starts it again.")
     elif stats is None:
         notes.append("The scheduler is not answering (starting, stopped or unreachable).")
     return ClusterRow(
         name=name,
         managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY,
-        phase=observed_phase(namespace, cluster, pods, events),
+        phase=_phase(lifecycle, observed_phase(namespace, cluster, pods, events)),
         workers_now=stats.workers if stats else None,
         workers_min=low,
         workers_max=high,
@@ -138,7 +144,16 @@ def cluster_row(
         owner=owner_of(cluster),
         user_cluster=is_user_cluster(cluster),
         refusal=next((r["message"] for r in refusals(events or [], limit=1000) if r["object"] == name), None),
+        lifecycle=lifecycle,
     )
+
+
+def _phase(lifecycle: str, observed: str) -> str:
+    if lifecycle == HIBERNATED:
+        return "Hibernated"
+    if lifecycle == WAKING and not observed.startswith("Running"):
+        return "Waking: " + (observed.partition(": ")[2] or "the scheduler pod is starting")
+    return observed
 
 
 def cluster_rows(
@@ -148,10 +163,13 @@ def cluster_rows(
     stats: Mapping[str, SchedulerStats | None],
     pods: Sequence[Mapping[str, Any]] | None = None,
     events: Sequence[Mapping[str, Any]] | None = None,
+    status: Mapping[str, str] | None = None,
 ) -> list[ClusterRow]:
-    """Managed clusters first, then the rest, each group by name."""
+    """Managed clusters first, then the rest, each group by name (``status``: the controller's
+    status record, which says whether the managed cluster is waking)."""
     rows = [
-        cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"]), pods, events) for c in clusters
+        cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"]), pods, events, lifecycle_of(c, status))
+        for c in clusters
     ]
     return sorted(rows, key=lambda row: (not row.managed, row.name))
 
@@ -181,16 +199,35 @@ def tier_choices(clusters: Sequence[Mapping[str, Any]], autoscalers: Sequence[Ma
             "workerMemory": _fractions(limits.get("memory"), "memory")}
 
 
+def usage_lines(totals: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The namespace's "used this month" line and its budget line, from ``kube.usage_record.namespace_totals``."""
+    if totals is None:
+        return [{"class": "", "text": "Used this month: not recorded yet (the dask-kubeflow controller writes it "
+                                      "once this namespace's Dask pods have run)."}]
+    lines = [{"class": "", "text": (f"Used this month ({totals['period']}): {totals['coreHours']:.2f} core-hours, "
+                                    f"{totals['memoryGiBHours']:.2f} GiB-hours of memory (requests × time running, "
+                                    "schedulers and workers).")}]
+    if totals.get("budgetCoreHours") and totals.get("message"):
+        state = totals.get("budget", "")
+        text = totals["message"]
+        lines.append({"class": {"warning": "warn", "exceeded": "spent"}.get(state, ""),
+                      "text": ("Budget: " + text) if not text.startswith("budget") else text[0].upper() + text[1:]})
+    return lines
+
+
 def page_state(namespace: str, rows: Sequence[ClusterRow], choices: Mapping[str, Any],
-               events: Sequence[Mapping[str, Any]], *, may_create: bool, may_delete: bool) -> dict[str, Any]:
+               events: Sequence[Mapping[str, Any]], *, may_create: bool, may_delete: bool,
+               may_wake: bool = False, usage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON the page polls."""
     return {"namespace": namespace, "clusters": [r.as_json() for r in rows], "choices": dict(choices),
-            "refusals": refusals(events), "mayCreate": may_create, "mayDelete": may_delete}
+            "refusals": refusals(events), "mayCreate": may_create, "mayDelete": may_delete, "mayWake": may_wake,
+            "usage": dict(usage) if usage is not None else None, "usageLines": usage_lines(usage)}
 
 
-def render_clusters_page(namespace: str, user: str, rows: Sequence[ClusterRow]) -> str:
+def render_clusters_page(namespace: str, user: str, rows: Sequence[ClusterRow],
+                         usage: Mapping[str, Any] | None = None) -> str:
     api = f"{DASHBOARD_ROOT}/_api/namespaces/{namespace}/clusters"
-    return render("clusters.html", namespace=namespace, user=user, rows=rows, api=api)
+    return render("clusters.html", namespace=namespace, user=user, rows=rows, api=api, usage=usage_lines(usage))
 
 
 def render_pick_namespace(user: str) -> str:

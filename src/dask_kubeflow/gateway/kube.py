@@ -15,7 +15,8 @@ import kr8s
 from ..kube.api import Api, get_api
 from ..kube.errors import API_ERRORS, from_exception
 from ..kube.kinds import DASK_AUTOSCALER, DASK_CLUSTER, DASK_GROUP
-from ..kube.resources import DaskAutoscaler, DaskCluster, Event, Namespace, Pod, SubjectAccessReview
+from ..kube import wake
+from ..kube.resources import ConfigMap, DaskAutoscaler, DaskCluster, Event, Namespace, Pod, SubjectAccessReview
 
 __all__ = ["Directory", "Kr8sDirectory", "access_review"]
 
@@ -111,6 +112,34 @@ class Kr8sDirectory:
         except API_ERRORS as err:
             raise from_exception(err, verb="list", resource=kind.endpoint, namespace=namespace,
                                  what=f"list {kind.endpoint} in namespace {namespace}") from err
+
+    # -- hibernation (wake_door.py): the wake request, the controller's status/usage records ---------
+    async def request_wake(self, namespace: str, name: str) -> None:
+        """The annotation-only wake patch, as the gateway's ServiceAccount (``KubeError`` if refused)."""
+        await wake.request_wake(self.api, name, namespace)
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """One of the controller's records (status, usage); None when it does not exist."""
+        obj = ConfigMap({"metadata": {"name": name, "namespace": namespace}}, api=self.api)
+        try:
+            await obj.refresh()
+        except kr8s.NotFoundError:
+            return None
+        except API_ERRORS as err:
+            raise from_exception(err, verb="get", resource="configmaps", namespace=namespace,
+                                 what=f"get ConfigMap {name} in namespace {namespace}") from err
+        return obj.raw
+
+    async def namespace_owner(self, namespace: str) -> str | None:
+        """The profile owner Kubeflow records on the Namespace (annotation ``owner``), if any."""
+        obj = Namespace({"metadata": {"name": namespace}}, api=self.api)
+        try:
+            await obj.refresh()
+        except kr8s.NotFoundError:
+            return None
+        except API_ERRORS as err:
+            raise from_exception(err, verb="get", resource="namespaces", what=f"get namespace {namespace}") from err
+        return (obj.raw.get("metadata", {}).get("annotations") or {}).get("owner")
 
     async def namespace_exists(self, namespace: str) -> bool:
         try:
