@@ -78,6 +78,12 @@ class Informer:
         self._listed: set[Source] = set()
         self._listing = asyncio.Lock()
         self.synced = asyncio.Event()
+        self._deleted: dict[Source, list[Callable[[str, Any], None]]] = {}
+
+    def on_deleted(self, source: Source, callback: Callable[[str, Any], None]) -> None:
+        """Also call ``callback(namespace, extracted)`` for each object of ``source`` a watch reports
+        DELETED, with what ``extract`` kept of its last state (usage accounting: a pod's final status)."""
+        self._deleted.setdefault(source, []).append(callback)
 
     def items(self, source: Source, namespace: str) -> list[Any]:
         return list((self._store[source].get(namespace) or {}).values())
@@ -173,6 +179,9 @@ class Informer:
         by_name = self._store[source].setdefault(namespace, {})
         if kind_of_event == "DELETED" or kept is None:
             existed = by_name.pop(name, None) is not None
+            if kind_of_event == "DELETED" and kept is not None:
+                for callback in self._deleted.get(source, ()):
+                    callback(namespace, kept)
             if not by_name:
                 self._store[source].pop(namespace, None)
             if existed:
