@@ -14,6 +14,11 @@ dask-kubeflow), so the first pass is the worst case: everything is to be created
 ServiceAccount with deploy/'s RBAC; deploy/base/webhooks' configurations are stored with that CA as
 caBundle, so every write of a Dask object (the controller's own included) goes through admission,
 as on a cluster.
+
+``--profile FILE``: record the controller's first pass with py-spy (``pip install py-spy``; the
+``py-spy`` command on PATH or next to the interpreter) as collapsed stacks, for flame graphs or
+``sort | uniq``. py-spy samples without pausing the process (``--nonblocking``), but the figures of
+a profiled run are not the benchmark's figures.
 """
 
 from __future__ import annotations
@@ -131,6 +136,32 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def own_cpu_seconds() -> float:
+    """CPU time of this process: the emulator (its thread) and the polling, which share the 2 cores."""
+    times = os.times()
+    return times.user + times.system
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking", "--format", "raw",
+                             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def stop_profiler(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C: py-spy writes what it recorded and exits."""
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def converged(emu: Emulator, count: int) -> bool:
     if sum(len(emu.objects(p)) for p in MANAGED) < 4 * count:
         return False
@@ -161,6 +192,8 @@ def main() -> None:
                         help="where to write the JSON result")
     parser.add_argument("--webhooks", action="store_true",
                         help="admission webhooks on: every Dask write, the controller's too, goes through them")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record the first pass with py-spy into this file (collapsed stacks)")
     args = parser.parse_args()
     n = args.namespaces
     log = Path(tempfile.mkdtemp(prefix="controller-bench-")) / "controller.log"
@@ -176,7 +209,8 @@ def main() -> None:
         calls_before = emu.webhook_calls
 
         proc, port = start_controller(kubeconfig, args.workers, log, extra_env)
-        started = time.perf_counter()
+        started, own_cpu = time.perf_counter(), own_cpu_seconds()
+        profiler = start_profiler(proc.pid, args.profile) if args.profile else None
         try:
             # Poll the controller's own gauge (cheap), then check the emulator's objects (ground truth).
             while not (metric(port, "dask_kubeflow_controller_managed_namespaces") >= n and converged(emu, n)):
@@ -185,7 +219,10 @@ def main() -> None:
                 time.sleep(0.25)
             converge_s = time.perf_counter() - started
             converge_cpu = cpu_seconds(proc.pid)
+            emulator_cpu = own_cpu_seconds() - own_cpu
             load = os.getloadavg()[0]
+            if profiler is not None:
+                stop_profiler(profiler)
             # let the echoes of our own writes come back and be reconciled (they must write nothing)
             while metric(port, "dask_kubeflow_controller_queue_depth") or not metric(
                     port, "dask_kubeflow_controller_reconciles_total"):
@@ -195,6 +232,8 @@ def main() -> None:
             rss = peak_rss_mb(proc.pid)
             calls_first = emu.webhook_calls - calls_before
         finally:
+            if profiler is not None and profiler.poll() is None:
+                stop_profiler(profiler)
             stop(proc)
 
         # An unchanged resync: a fresh controller lists everything and reconciles every namespace.
@@ -223,6 +262,7 @@ def main() -> None:
         "workers": args.workers,
         "converge_seconds": round(converge_s, 1),
         "converge_controller_cpu_seconds": round(converge_cpu, 1),
+        "converge_emulator_cpu_seconds": round(emulator_cpu, 1),
         "load_average_1m_at_convergence": round(load, 1),
         "managed_objects": managed_objects,
         "writes_per_managed_object_first_pass": round(managed_writes / managed_objects, 3),

@@ -62,9 +62,11 @@ class Controller:
         self.supervisor = Supervisor(self._task_died)
 
     # -- wiring (called from the kopf startup handler) ---------------------------------------------
-    def attach(self, api: Api) -> None:
+    def attach(self, api: Api, watch_api: Api | None = None) -> None:
+        """``watch_api``: the client the informer lists and watches with (``kube.api.get_watch_api``:
+        a connection pool of its own, so the long-lived watches do not make ``api`` churn connections)."""
         self.api = api
-        self.informer = Informer(api, [*ALL_SOURCES, *ACTIVITY_SOURCES], on_change=self._changed)
+        self.informer = Informer(watch_api or api, [*ALL_SOURCES, *ACTIVITY_SOURCES], on_change=self._changed)
         self.hibernation = Hibernation(self, self.clock, self.settings.lifecycle_interval)
         s = self.settings
         self.accounting = Accounting(self, self.clock, s.lifecycle_interval, s.usage_flush or 10 * s.lifecycle_interval)

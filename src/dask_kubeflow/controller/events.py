@@ -13,8 +13,9 @@ from typing import Any
 
 from kr8s.asyncio import Api
 
-from ..kube.errors import API_ERRORS, from_exception
-from ..kube.resources import Event
+from ..kube.api import create
+from ..kube.errors import KubeError
+from ..kube.resources import EVENT
 from . import metrics
 
 __all__ = ["post_event"]
@@ -35,28 +36,23 @@ async def post_event(
     """Post one Event; a failure to post is logged, never raised (events are best effort)."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     name = f"{involved.get('name', 'object')}.{uuid.uuid4().hex[:12]}"
-    event = Event(
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "involvedObject": involved,
-            "reason": reason,
-            "message": message[:1024],
-            "type": "Warning" if warning else "Normal",
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        },
-        api=api,
-    )
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
     try:
-        await event.create()
+        await create(api, event, EVENT)
         metrics.API_WRITES.labels(verb="create", kind="Event").inc()
-    except API_ERRORS as err:
-        problem = from_exception(err, verb="create", resource="events", namespace=namespace,
-                                 what=f"post Event {reason} in namespace {namespace}")
-        log.warning("%s (about %s/%s); events are best effort, nothing else is affected", problem,
-                    involved.get("kind"), involved.get("name"))
+    except KubeError as problem:
+        log.warning("could not post Event %s: %s (about %s/%s); events are best effort, nothing else is "
+                    "affected", reason, problem, involved.get("kind"), involved.get("name"))

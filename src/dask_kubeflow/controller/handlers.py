@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from ..kube.api import get_api
+from ..kube.api import get_api, get_watch_api
 from .engine import Controller
 from .webhooks import register_webhooks
 
@@ -41,7 +41,7 @@ def build_registry() -> kopf.OperatorRegistry:
         settings.posting.enabled = False  # the controller posts its own, user-facing Events
         api = await get_api()
         api.timeout = controller.settings.request_timeout  # kr8s waits forever by default
-        controller.attach(api)
+        controller.attach(api, watch_api=await get_watch_api())  # watches in a pool of their own
         await controller.start()
         log.info("dask-kubeflow controller started: %d workers, policy from ConfigMap %s/%s key %s",
                  controller.settings.workers, controller.settings.policy_namespace,

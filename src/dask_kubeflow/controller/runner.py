@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import kopf
 
@@ -17,7 +18,19 @@ __all__ = ["run", "run_async"]
 log = logging.getLogger("dask_kubeflow.controller")
 
 
+def _negative_import_cache() -> None:
+    """httpcore asks ``import sniffio`` on every request (``current_async_library``); with sniffio not
+    installed (anyio 4.16 no longer needs it) each ask is a full, failing search of sys.path: ~4% of
+    the controller's CPU on a first pass (py-spy). A None in sys.modules makes it fail at once, and
+    httpcore falls back to asyncio, which is what the controller runs on."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[assignment]
+
+
 async def run_async(settings: ControllerSettings, *, stop_flag: asyncio.Event | None = None) -> None:
+    _negative_import_cache()
     controller = Controller(settings)
     server = None
     if settings.metrics_port:

@@ -35,6 +35,7 @@ POD_DEFAULT = Kind(PODDEFAULT_API, "PodDefault", "poddefaults")
 DASK_CLUSTER = Kind(DASK_API, "DaskCluster", "daskclusters")
 DASK_AUTOSCALER = Kind(DASK_API, "DaskAutoscaler", "daskautoscalers")
 CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
+EVENT = Kind("v1", "Event", "events")  # posted, never updated or pruned: not in MANAGED_KINDS
 
 # What render_namespace can return, in output order (NetworkPolicy first: no Dask pod exists before it
 # is isolated). The DaskCluster's labels are copied by the upstream operator onto the Deployments,

@@ -26,6 +26,7 @@ from .kinds import (  # noqa: F401  (re-exported: the pure half of this vocabula
     DASK_AUTOSCALER,
     DASK_CLUSTER,
     DASK_GROUP,
+    EVENT,
     KUBEFLOW_API,
     MANAGED_KINDS,
     NETWORK_POLICY,
