@@ -208,8 +208,10 @@ def usage_lines(totals: Mapping[str, Any] | None) -> list[dict[str, str]]:
                                     f"{totals['memoryGiBHours']:.2f} GiB-hours of memory (requests × time running, "
                                     "schedulers and workers).")}]
     if totals.get("budgetCoreHours") and totals.get("message"):
-        state = totals.get("budget", "")
         text = totals["message"]
+        state = totals.get("budget", "")
+        if state not in ("warning", "exceeded"):  # the announced state; the message is always current
+            state = "exceeded" if text.startswith("budget spent") else "warning" if text.startswith("budget nearly") else ""
         lines.append({"class": {"warning": "warn", "exceeded": "spent"}.get(state, ""),
                       "text": ("Budget: " + text) if not text.startswith("budget") else text[0].upper() + text[1:]})
     return lines
