@@ -9,7 +9,21 @@ from pathlib import Path
 import pytest
 
 from dask_kubeflow.controller.clock import Clock, month_of, month_start, parse_rfc3339, rfc3339
-from dask_kubeflow.controller.lifecycle import AWAKE, HIBERNATED, WAKING, Action, Activity, decide
+from dask_kubeflow.controller.lifecycle import (
+    AWAKE,
+    HIBERNATED,
+    OPERATOR_COOLDOWN,
+    WAKING,
+    WARM_LIMIT,
+    Action,
+    Activity,
+    Hold,
+    autoscaler_hold,
+    decide,
+    first_workers,
+    idle_mark,
+    idle_since,
+)
 from dask_kubeflow.policy import parse_policy
 from dask_kubeflow.policy.loader import PolicyError
 
@@ -89,3 +103,57 @@ def test_policy_lifecycle_and_budget_fields() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy({"defaults": {"lifecycle": {"hibernateAfter": "soon"}}})
     assert "not a duration" in str(info.value)
+
+
+# -- the idle timer lives in Kubernetes (the idle-since annotation) ------------------------------------
+
+def test_the_idle_timer_counts_from_the_persisted_annotation() -> None:
+    since = parse_rfc3339("2026-12-10T00:00:00Z") or 0.0
+    assert idle_since("2026-12-10T00:00:00Z", since + 3000) == since  # a restarted controller resumes
+    assert idle_since(None, since + 3000) == since + 3000  # first seen idle now
+    assert idle_since("garbage", since) == since
+    decision = decide(replace(IDLE, last_activity=idle_since("2026-12-10T00:00:00Z", since + 4000), now=since + 4000))
+    assert decision.action is Action.HIBERNATE
+
+
+def test_the_idle_mark_is_written_once_when_idle_and_removed_when_used() -> None:
+    now = parse_rfc3339("2026-12-10T00:00:00Z") or 0.0
+    waiting = decide(replace(IDLE, last_activity=now, now=now))
+    assert waiting.idle and idle_mark(waiting, None, now) == "2026-12-10T00:00:00Z"
+    assert idle_mark(waiting, "2026-12-09T23:00:00Z", now) is None  # already there: no write per look
+    busy = decide(replace(IDLE, workers=1, now=now))
+    assert idle_mark(busy, "2026-12-09T23:00:00Z", now) == "" and idle_mark(busy, None, now) is None
+    off = decide(replace(IDLE, hibernate_after=None))
+    assert idle_mark(off, "2026-12-09T23:00:00Z", now) == ""  # the tier stopped hibernating
+    asleep = decide(replace(IDLE, hibernated=True))
+    assert not asleep.idle and idle_mark(asleep, None, now) is None
+
+
+# -- a wake starts the first worker and holds the autoscaler until it is up -------------------------------
+
+@pytest.mark.parametrize("change, warm", [
+    ({"wake_requested": True}, True), ({"notebooks": 1}, True), ({"jobs": 1}, True),
+    ({"hibernate_after": None}, False),  # a policy change is no user waiting
+])
+def test_a_wake_through_a_door_wants_a_first_worker(change: dict, warm: bool) -> None:
+    assert decide(replace(IDLE, hibernated=True, **change)).warm is warm
+
+
+@pytest.mark.parametrize("maximum, clamp, workers", [(8, None, 1), (1, None, 1), (0, None, 0), (8, 0, 0), (8, 3, 1)])
+def test_the_first_worker_respects_the_tier_maximum_and_the_budget_clamp(maximum: int, clamp: int | None,
+                                                                          workers: int) -> None:
+    assert first_workers(maximum, clamp) == workers
+
+
+def test_the_autoscaler_is_held_while_scheduler_or_worker_start_then_released() -> None:
+    woken = 1000.0
+    first = autoscaler_hold(woken, woken, 0.0, (False, False), hold=15.0)
+    assert first == Hold(woken + 15.0, False)
+    assert autoscaler_hold(woken + 5, woken, first.until or 0, (True, False), 15.0) == Hold(None, False)  # still held
+    renewed = autoscaler_hold(woken + 10, woken, first.until or 0, (True, False), 15.0)
+    assert renewed == Hold(woken + 25.0, False)  # less than half of it left: renewed
+    both = autoscaler_hold(woken + 10.5, woken, renewed.until or 0, (True, True), 15.0)
+    assert both.done and both.until is None  # already held 15 s past both being Ready: no write
+    late = autoscaler_hold(woken + 30, woken, woken + 25.0, (True, True), 15.0)
+    assert late == Hold(woken + 30 + OPERATOR_COOLDOWN, True)  # one last operator-sized pause, then free
+    assert autoscaler_hold(woken + WARM_LIMIT + 1, woken, 0.0, (False, False), 15.0) == Hold(None, True)

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from dask_kubeflow.controller.activity import PodFacts, pod_facts
+import asyncio
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+from dask_kubeflow.controller.accounting import Accounting
+from dask_kubeflow.controller.activity import DASK_PODS, PodFacts, pod_facts
 from dask_kubeflow.controller.clock import month_start, parse_rfc3339
-from dask_kubeflow.controller.usage import GIB, Ledger, account, budget_state, clamp_workers, clamped_maximum
+from dask_kubeflow.controller.usage import (
+    GIB,
+    Ledger,
+    account,
+    budget_state,
+    clamp_workers,
+    clamped_maximum,
+    departed,
+)
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.policy.lifecycle import Budget
 
@@ -86,3 +100,77 @@ def test_pod_facts_keep_requests_phase_and_times() -> None:
                    "containerStatuses": [{"state": {"running": {"startedAt": "2026-12-10T00:00:00Z"}}}]},
     })
     assert (facts.cpu, facts.memory, facts.started, facts.ready, facts.cluster) == (0.75, GIB, T0, True, "c")
+
+
+# -- a pod deleted between two looks: accounted up to when it stopped --------------------------------------
+
+def test_a_pod_deleted_between_looks_counts_up_to_when_it_stopped_never_twice() -> None:
+    pod = _pod("w", T0)
+    looked, _ = account(Ledger("2026-12"), [pod], T0 + 10)  # a look while it runs
+    gone = departed(replace(pod, ended=T0 + 14.5), seen=T0 + 15)  # its containers' finishedAt
+    after, added = account(looked, [gone], T0 + 40)  # the next look: deleted meanwhile
+    assert added["dask-cluster/worker"][0] == 4.5 * 0.5 and after.core_seconds == 14.5 * 0.5
+    forgotten, again = account(after, [], T0 + 70)
+    assert again == {} and forgotten.core_seconds == after.core_seconds and "w" not in forgotten.pods
+
+
+def test_without_finished_at_the_deletion_seen_counts_capped_by_the_deletion_timestamp() -> None:
+    pod = _pod("w", T0)
+    assert departed(pod, seen=T0 + 20).finished == T0 + 20  # the emulator: removed at once, no final status
+    assert departed(replace(pod, deleting=T0 + 12), seen=T0 + 20).finished == T0 + 12  # killed by then
+    earlier = departed(replace(pod, ended=T0 + 3), seen=T0 + 20)
+    looked, _ = account(Ledger("2026-12"), [pod], T0 + 10)
+    assert account(looked, [earlier], T0 + 30)[1] == {}  # stopped before the last look: nothing more
+
+
+def test_pod_facts_say_when_every_container_ended_and_the_deletion_deadline() -> None:
+    facts = pod_facts({
+        "metadata": {"uid": "u", "deletionTimestamp": "2026-12-10T00:01:00Z",
+                     "labels": {"dask.org/cluster-name": "c", "dask.org/component": "worker"}},
+        "spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]},
+        "status": {"phase": "Running", "containerStatuses": [{"state": {"terminated": {
+            "startedAt": "2026-12-10T00:00:00Z", "finishedAt": "2026-12-10T00:00:30Z"}}}]},
+    })
+    assert (facts.started, facts.ended, facts.deleting, facts.finished) == (T0, T0 + 30, T0 + 60, None)
+
+
+class _Informer:
+    def __init__(self) -> None:
+        self.pods: dict[str, list[PodFacts]] = {}
+        self.listeners: list[Any] = []
+
+    def items(self, source: Any, namespace: str) -> list[Any]:
+        return list(self.pods.get(namespace, [])) if source is DASK_PODS else []
+
+    def namespaces(self, source: Any) -> set[str]:
+        return {ns for ns, pods in self.pods.items() if pods} if source is DASK_PODS else set()
+
+    def on_deleted(self, source: Any, callback: Any) -> None:
+        assert source is DASK_PODS
+        self.listeners.append(callback)
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.value = now
+
+    def now(self) -> float:
+        return self.value
+
+
+def test_the_accounting_loop_takes_the_deleted_pod_from_the_watch() -> None:
+    informer = _Informer()
+    controller = SimpleNamespace(informer=informer, policy=None, api=None)
+    clock = _Clock(T0 + 10)
+    accounting = Accounting(controller, clock, interval=30.0, flush=10 ** 9)  # type: ignore[arg-type]
+    informer.pods["ns"] = [_pod("w", T0)]
+    asyncio.run(accounting.tick())
+    clock.value = T0 + 17
+    informer.pods["ns"] = []  # the watch: DELETED, its last state still Running
+    accounting.pod_deleted("ns", _pod("w", T0))
+    clock.value = T0 + 40
+    asyncio.run(accounting.tick())
+    assert accounting._ledgers["ns"].core_seconds == 17 * 0.5  # up to the deletion, not to the last look (10)
+    clock.value = T0 + 70
+    asyncio.run(accounting.tick())
+    assert accounting._ledgers["ns"].core_seconds == 17 * 0.5 and not accounting._ledgers["ns"].pods

@@ -6,6 +6,10 @@ ConfigMap ``dask-kubeflow-usage`` every ``flush`` seconds (and at once when the 
 changes), so a restart resumes from the written per-pod moments. A budget crossed posts one Event
 (the state is persisted, so a restart does not post it again) and re-queues the namespace: its
 reconcile then renders the autoscaler with the clamped maximum (``clamp``).
+
+A pod deleted between two looks is kept from its DELETED watch event (the informer's ``on_deleted``:
+its last status) and accounted at the next look up to when it stopped (``usage.departed``), then
+forgotten. Pods that vanish without a DELETED event (a watch re-list) count up to the last look.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from ..kube.usage_record import budget_data, record_body
 from ..policy import resolve
 from . import apply
 from . import lifecycle_metrics as metrics
-from .activity import DASK_PODS, USAGE_RECORDS
+from .activity import DASK_PODS, USAGE_RECORDS, PodFacts
 from .clock import Clock
 from .events import post_event
 from .hibernation import Controller
 from .reconcile import safe_plan
-from .usage import EXCEEDED, OK, WARNING, BudgetState, Ledger, account, budget_state, clamped_maximum
+from .usage import EXCEEDED, OK, WARNING, BudgetState, Ledger, account, budget_state, clamped_maximum, departed
 
 __all__ = ["Accounting", "usage_body"]
 
@@ -49,6 +53,13 @@ class Accounting:
         self.states: dict[str, BudgetState] = {}
         self._clamps: dict[str, int] = {}
         self._dirty: set[str] = set()
+        self._gone: dict[str, dict[str, PodFacts]] = {}  # namespace -> uid -> a deleted pod, not accounted yet
+        self._listening = False
+
+    def pod_deleted(self, namespace: str, pod: PodFacts) -> None:
+        """A Dask pod the watch reported deleted: account it at the next look up to when it stopped."""
+        if pod.uid:
+            self._gone.setdefault(namespace, {})[pod.uid] = departed(pod, self.clock.now())
 
     def clamp(self, namespace: str) -> int | None:
         """The autoscaler maximum the namespace's budget allows now (None: the tier's)."""
@@ -57,6 +68,9 @@ class Accounting:
     async def run(self) -> None:
         informer = self.controller.informer
         assert informer is not None
+        if not self._listening:  # once, though the supervisor may start this loop again
+            informer.on_deleted(DASK_PODS, self.pod_deleted)
+            self._listening = True
         await informer.synced.wait()
         while True:
             try:
@@ -90,9 +104,11 @@ class Accounting:
         informer = self.controller.informer
         assert informer is not None
         now = self.clock.now()
-        for namespace in sorted(informer.namespaces(DASK_PODS) | set(self._ledgers) | informer.namespaces(USAGE_RECORDS)):
+        namespaces = informer.namespaces(DASK_PODS) | set(self._ledgers) | informer.namespaces(USAGE_RECORDS)
+        for namespace in sorted(namespaces | set(self._gone)):
             old = self._ledger(namespace, now)
-            ledger, added = account(old, informer.items(DASK_PODS, namespace), now)
+            gone = self._gone.pop(namespace, {})
+            ledger, added = account(old, [*informer.items(DASK_PODS, namespace), *gone.values()], now)
             for key, (cores, gib) in added.items():
                 cluster, _, component = key.partition("/")
                 metrics.CORE_SECONDS.labels(namespace, cluster, component).inc(cores)

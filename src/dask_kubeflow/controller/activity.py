@@ -49,6 +49,8 @@ class PodFacts:
     finished: float | None  # when they stopped (Succeeded/Failed pods)
     cpu: float  # cores requested (sum over containers)
     memory: float  # bytes requested
+    ended: float | None = None  # every container terminated: the last finishedAt (any phase)
+    deleting: float | None = None  # metadata.deletionTimestamp (graceful deletion: the kill deadline)
 
 
 def _sum(containers: list[dict[str, Any]], resource: str, parse: Any) -> float:
@@ -63,10 +65,12 @@ def _sum(containers: list[dict[str, Any]], resource: str, parse: Any) -> float:
     return total
 
 
-def _times(status: dict[str, Any]) -> tuple[float | None, float | None]:
+def _times(status: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """When the containers started, finished (a finished phase) and ended (all terminated, any phase)."""
     started: list[float] = []
     finished: list[float] = []
-    for cs in status.get("containerStatuses") or ():
+    statuses = list(status.get("containerStatuses") or ())
+    for cs in statuses:
         state = cs.get("state") or {}
         for key, out, field in (("running", started, "startedAt"), ("terminated", started, "startedAt"),
                                 ("terminated", finished, "finishedAt")):
@@ -75,19 +79,21 @@ def _times(status: dict[str, Any]) -> tuple[float | None, float | None]:
     start = min(started) if started else None
     if start is None and status.get("phase") == "Running":
         start = parse_rfc3339(status.get("startTime"))
-    return start, (max(finished) if finished and status.get("phase") in _FINISHED else None)
+    ended = max(finished) if statuses and len(finished) == len(statuses) else None
+    return start, (max(finished) if finished and status.get("phase") in _FINISHED else None), ended
 
 
 def pod_facts(obj: dict[str, Any]) -> PodFacts:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     labels = meta.get("labels") or {}
     containers = list(spec.get("containers") or ())
-    started, finished = _times(status)
+    started, finished, ended = _times(status)
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
     return PodFacts(uid=str(meta.get("uid") or ""), cluster=labels.get(OPERATOR_CLUSTER_LABEL, ""),
                     component=labels.get(OPERATOR_COMPONENT_LABEL, "other"), phase=str(status.get("phase") or "Pending"),
                     ready=ready, started=started, finished=finished, cpu=_sum(containers, "cpu", to_cores),
-                    memory=_sum(containers, "memory", to_bytes))
+                    memory=_sum(containers, "memory", to_bytes), ended=ended,
+                    deleting=parse_rfc3339(meta.get("deletionTimestamp")))
 
 
 def _notebook_pod(obj: dict[str, Any]) -> bool | None:

@@ -7,6 +7,10 @@ action: scale the upstream operator's scheduler Deployment, annotate the DaskClu
 state in the status ConfigMap (keys ``lifecycle``, ``lifecycleMessage``, ``lifecycleSince``), post an
 Event. Wake triggers (a notebook pod or Notebook appearing, a DaskJob, the wake-requested
 annotation) are looked at at once; idle timers every ``interval`` seconds.
+
+The idle timer is the DaskCluster's ``dask.kubeflow.org/idle-since`` annotation (written when the
+cluster is first seen idle, removed when it is used): a restarted controller resumes the countdown.
+A wake a user waits for also starts the first worker (``first_worker.FirstWorker``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..kube.errors import API_ERRORS, from_exception
 from ..kube.names import (
     DASHBOARD_PORT,
     HIBERNATED_ANNOTATION,
+    IDLE_SINCE_ANNOTATION,
     OPT_OUT_LABEL,
     STATUS_CONFIGMAP,
     WAKE_REQUESTED_ANNOTATION,
@@ -35,7 +40,20 @@ from . import lifecycle_metrics as metrics
 from .activity import DASK_JOBS, DASK_PODS, NOTEBOOK_PODS, NOTEBOOKS, PodFacts
 from .clock import Clock, rfc3339
 from .events import post_event
-from .lifecycle import AWAKE, HIBERNATED, WAKING, Action, Activity, Decision, decide
+from .first_worker import FirstWorker
+from .lifecycle import (
+    AWAKE,
+    HIBERNATED,
+    OPERATOR_COOLDOWN,
+    WAKING,
+    Action,
+    Activity,
+    Decision,
+    decide,
+    first_workers,
+    idle_mark,
+    idle_since,
+)
 
 
 class Controller(Protocol):
@@ -78,7 +96,9 @@ async def scheduler_clients(http: aiohttp.ClientSession, namespace: str, cluster
 class Hibernation:
     def __init__(self, controller: Controller, clock: Clock, interval: float) -> None:
         self.controller, self.clock, self.interval = controller, clock, interval
-        self._last_active: dict[str, float] = {}
+        self._marked: set[str] = set()  # namespaces whose DaskCluster carries the idle-since annotation
+        # Held until the next look at the latest (a sweep every ``interval``), at least the operator's own pause.
+        self.first = FirstWorker(controller.api, hold=max(OPERATOR_COOLDOWN, interval + 5.0))
         self._pending: set[str] = set()
         self._wakeup = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
@@ -138,7 +158,8 @@ class Hibernation:
                                contributors=inputs.contributors)
         shape = resolve(policy, facts)
         known = self.decisions.get(namespace)
-        if not thorough and shape.settings.lifecycle.hibernate_seconds is None and (known is None or known.state == AWAKE):
+        if not thorough and shape.settings.lifecycle.hibernate_seconds is None and (
+                known is None or known.state == AWAKE) and namespace not in self._marked:
             return None  # hibernation off here, and the first sweep found nothing of ours to undo
         if not shape.settings.enabled:
             return None
@@ -164,8 +185,8 @@ class Hibernation:
             # No ready scheduler (starting, failing, or not made yet): not known to be idle.
             clients = await scheduler_clients(self._http, namespace, name) if any(p.ready for p in schedulers) else None
         now = self.clock.now()
-        # A cluster first seen now (or after a restart) starts its idle timer now: never hibernated early.
-        last = self._last_active.setdefault(namespace, now)
+        # Idle since the annotation says (it survives a restart), else since now: never hibernated early.
+        last = idle_since(annotations.get(IDLE_SINCE_ANNOTATION), now)
         return Activity(hibernate_after=None if after is None else float(after), hibernated=hibernated,
                         wake_requested=WAKE_REQUESTED_ANNOTATION in annotations,
                         last_activity=last, workers=workers,
@@ -174,24 +195,26 @@ class Hibernation:
     async def check(self, namespace: str, thorough: bool = True) -> Decision | None:
         found = self._managed_cluster(namespace, thorough)
         if found is None:
-            self._last_active.pop(namespace, None)
+            self._marked.discard(namespace)
+            self.first.forget(namespace)
             return None
         shape, cluster = found
         activity = await self._activity(namespace, shape, cluster)
         decision = decide(activity)
-        if decision.busy:
-            self._last_active[namespace] = activity.now
         previous = self.decisions.get(namespace)
         self.decisions[namespace] = decision
         if previous is None or (previous.state, previous.busy) != (decision.state, decision.busy):
             log.debug("namespace %s: lifecycle %s: %s", namespace, decision.state, decision.reason)
+        name = shape.settings.cluster_name
         if decision.action is Action.HIBERNATE:
-            await self._hibernate(namespace, shape.settings.cluster_name, cluster, decision)
+            await self._hibernate(namespace, name, cluster, decision)
         elif decision.action is Action.WAKE:
-            await self._wake(namespace, shape.settings.cluster_name, cluster, decision)
-        elif activity.wake_requested:  # awake already: the request is answered
-            await self._annotate(namespace, shape.settings.cluster_name, {WAKE_REQUESTED_ANNOTATION: None})
-        await self._record_if_changed(namespace, shape.settings.cluster_name, decision, activity)
+            await self._wake(namespace, shape, cluster, decision)
+        else:
+            await self._mark(namespace, name, cluster, decision, activity)
+        await self._record_if_changed(namespace, name, decision, activity)
+        if self.first.warming(namespace):
+            await self.first.look(namespace, name, self._ready(namespace, name))
         if previous is None or previous.state != decision.state:
             metrics.HIBERNATED.set(sum(1 for d in self.decisions.values() if d.state == HIBERNATED))
         return decision
@@ -217,11 +240,38 @@ class Hibernation:
                 return str((obj.get("data") or {}).get("lifecycle", ""))
         return ""
 
-    def _scheduler_ready(self, namespace: str, name: str) -> bool:
+    def _ready(self, namespace: str, name: str) -> tuple[bool, bool]:
+        """Is a scheduler pod, and a worker pod, of the cluster Ready?"""
         informer = self.controller.informer
         assert informer is not None
-        return any(p.cluster == name and p.component == "scheduler" and p.ready
-                   for p in informer.items(DASK_PODS, namespace))
+        ready = {p.component for p in informer.items(DASK_PODS, namespace) if p.cluster == name and p.ready}
+        return "scheduler" in ready, "worker" in ready
+
+    def _scheduler_ready(self, namespace: str, name: str) -> bool:
+        return self._ready(namespace, name)[0]
+
+    async def _mark(self, namespace: str, name: str, cluster: dict[str, Any], decision: Decision,
+                    activity: Activity) -> None:
+        """Keep the idle-since annotation (the idle timer in Kubernetes), and answer a wake request."""
+        current = ((cluster.get("metadata") or {}).get("annotations") or {}).get(IDLE_SINCE_ANNOTATION)
+        changes: dict[str, str | None] = {}
+        if activity.wake_requested:  # awake already: the request is answered
+            changes[WAKE_REQUESTED_ANNOTATION] = None
+        mark = idle_mark(decision, current, activity.now)
+        if mark is not None:
+            changes[IDLE_SINCE_ANNOTATION] = mark or None
+        marked = current if mark is None else mark
+        if changes:
+            try:
+                await self._annotate(namespace, name, changes)
+            except API_ERRORS as err:
+                log.warning("namespace %s: could not annotate %s (%s); will look again", namespace, name,
+                            from_exception(err, verb="patch", resource="daskclusters", namespace=namespace))
+                return
+        if marked:
+            self._marked.add(namespace)
+        else:
+            self._marked.discard(namespace)
 
     async def _scale_scheduler(self, namespace: str, cluster: str, replicas: int) -> None:
         deployment = Deployment({"metadata": {"name": scheduler_service(cluster), "namespace": namespace}},
@@ -248,25 +298,31 @@ class Hibernation:
         now = self.clock.now()
         try:
             await self._scale_scheduler(namespace, name, 0)
-            await self._annotate(namespace, name, {HIBERNATED_ANNOTATION: rfc3339(now)})
+            await self._annotate(namespace, name, {HIBERNATED_ANNOTATION: rfc3339(now), IDLE_SINCE_ANNOTATION: None})
         except API_ERRORS as err:
             log.warning("namespace %s: could not hibernate %s (%s); will look again", namespace, name,
                         from_exception(err, verb="patch", resource="deployments", namespace=namespace))
             return
+        self._marked.discard(namespace)
         metrics.LIFECYCLE.labels(action="hibernate").inc()
         log.info("namespace %s: hibernated %s: %s", namespace, name, decision.reason)
         await self._event(namespace, cluster, "Hibernated", f"Dask cluster {name} hibernated ({decision.reason}); "
                           f"its scheduler starts again when a notebook starts, on connect(), on its dashboard "
                           f"URL, or with `dask-kubeflow cluster wake`")
 
-    async def _wake(self, namespace: str, name: str, cluster: dict[str, Any], decision: Decision) -> None:
+    async def _wake(self, namespace: str, shape: Any, cluster: dict[str, Any], decision: Decision) -> None:
+        name = shape.settings.cluster_name
         try:
             await self._scale_scheduler(namespace, name, 1)
-            await self._annotate(namespace, name, {HIBERNATED_ANNOTATION: None, WAKE_REQUESTED_ANNOTATION: None})
+            await self._annotate(namespace, name, {HIBERNATED_ANNOTATION: None, WAKE_REQUESTED_ANNOTATION: None,
+                                                   IDLE_SINCE_ANNOTATION: None})
         except API_ERRORS as err:
             log.warning("namespace %s: could not wake %s (%s); will look again", namespace, name,
                         from_exception(err, verb="patch", resource="deployments", namespace=namespace))
             return
         metrics.LIFECYCLE.labels(action="wake").inc()
         log.info("namespace %s: woke %s: %s", namespace, name, decision.reason)
+        if decision.warm:  # someone is waiting: the first worker starts with the scheduler
+            clamp = self.controller.inputs(namespace).max_workers  # the budget's clamp (None: none)
+            await self.first.start(namespace, name, first_workers(shape.settings.scaling.maximum, clamp))
         await self._event(namespace, cluster, "Woken", f"Dask cluster {name} is starting again: {decision.reason}")

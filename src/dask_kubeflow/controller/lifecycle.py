@@ -8,6 +8,15 @@ scheduler pod, which a wake brings back), and the controller keeps the namespace
 
 Inputs are facts the informer keeps plus one probe of the scheduler (connected clients); the output
 is an :class:`Action` and when to look again. Nothing here reads a clock: ``now`` is passed in.
+
+Two more decisions live here, both pure:
+
+- the idle timer is state in Kubernetes: the moment a cluster was first seen idle is the DaskCluster's
+  ``dask.kubeflow.org/idle-since`` annotation (``idle_mark``), so a controller restart does not restart
+  the ``hibernateAfter`` countdown;
+- a wake a user is waiting for starts the tier's first worker with the scheduler (``first_workers``),
+  and holds the upstream autoscaler off until both are up (``autoscaler_hold``): an autoscaler tick
+  between the scheduler answering and the worker connecting would scale the group back to 0.
 """
 
 from __future__ import annotations
@@ -15,7 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Activity", "Action", "Decision", "decide", "AWAKE", "HIBERNATED", "WAKING"]
+from .clock import parse_rfc3339, rfc3339
+
+__all__ = ["Activity", "Action", "Decision", "decide", "AWAKE", "HIBERNATED", "WAKING", "idle_since", "idle_mark",
+           "first_workers", "Hold", "autoscaler_hold", "OPERATOR_COOLDOWN", "WARM_LIMIT"]
 
 AWAKE, HIBERNATED, WAKING = "Awake", "Hibernated", "Waking"
 _RECHECK_AWAKE = 30.0  # seconds between looks at an awake cluster with nothing else to wait for
@@ -34,7 +46,7 @@ class Activity:
     hibernate_after: float | None  # the tier's lifecycle.hibernateAfter in seconds; None: off
     hibernated: bool  # the DaskCluster carries the hibernated annotation
     wake_requested: bool  # ... and the wake-requested annotation
-    last_activity: float  # when the cluster was last seen in use (or the controller started)
+    last_activity: float  # since when it is idle: the idle-since annotation, else now (see ``idle_since``)
     workers: int  # worker pods of the cluster, any phase
     clients: int | None  # Dask clients connected to the scheduler; None: not known (no answer)
     notebooks: int  # notebook pods (any phase but finished) and running Notebooks in the namespace
@@ -49,6 +61,8 @@ class Decision:
     state: str  # Awake | Hibernated | Waking (what status says after the action)
     recheck: float | None  # seconds until the next look; None: only when something changes
     busy: bool = False  # in use right now: the idle timer restarts
+    warm: bool = False  # a wake someone is waiting for (a door, not a policy change): start a first worker
+    idle: bool = False  # awake, unused, counting down to hibernation
 
 
 def _wake_reason(a: Activity) -> str | None:
@@ -84,7 +98,8 @@ def decide(a: Activity) -> Decision:
     if a.hibernated:
         reason = _wake_reason(a)
         if reason is not None:
-            return Decision(Action.WAKE, reason, WAKING, recheck=None, busy=True)
+            warm = bool(a.wake_requested or a.notebooks or a.jobs)
+            return Decision(Action.WAKE, reason, WAKING, recheck=None, busy=True, warm=warm)
         return Decision(Action.NONE, "hibernated; waiting for a notebook, connect(), the dashboard or a DaskJob",
                         HIBERNATED, recheck=None)
     if a.hibernate_after is None:
@@ -99,4 +114,52 @@ def decide(a: Activity) -> Decision:
                         f"{a.hibernate_after:.0f}s): no worker, client, notebook or DaskJob", HIBERNATED, recheck=None)
     left = a.hibernate_after - idle
     return Decision(Action.NONE, f"idle for {idle:.0f}s; hibernates in {left:.0f}s unless used", AWAKE,
-                    recheck=min(_RECHECK_AWAKE, left))
+                    recheck=min(_RECHECK_AWAKE, left), idle=True)
+
+
+def idle_since(annotation: str | None, now: float) -> float:
+    """Since when the cluster is idle: the persisted annotation, else now (first seen idle now)."""
+    since = parse_rfc3339(annotation)
+    return now if since is None else min(since, now)
+
+
+def idle_mark(decision: Decision, annotation: str | None, now: float) -> str | None:
+    """The idle-since annotation's new value when it must change ("" to remove it), None to leave it.
+
+    Set when an awake cluster of a tier that hibernates is first seen idle; removed when it is in use,
+    hibernates, wakes, or its tier stops hibernating. One write per change of idleness, none per look."""
+    if decision.idle:
+        return rfc3339(now) if parse_rfc3339(annotation) is None else None
+    return "" if annotation is not None else None
+
+
+def first_workers(maximum: int, clamp: int | None) -> int:
+    """Workers a wake starts with the scheduler: one, unless the tier's maximum or the budget clamp is 0."""
+    allowed = maximum if clamp is None else min(maximum, clamp)
+    return 1 if allowed >= 1 else 0
+
+
+OPERATOR_COOLDOWN = 15.0  # the upstream autoscaler's own pause after each of its scale steps (seconds)
+WARM_LIMIT = 300.0  # hold the autoscaler for a first worker at most this long after the wake
+
+
+@dataclass(frozen=True)
+class Hold:
+    until: float | None  # cooldown-until to write on the DaskAutoscaler (wall clock); None: no write
+    done: bool  # the first worker needs no more holding
+
+
+def autoscaler_hold(now: float, woken_at: float, written: float, ready: tuple[bool, bool], hold: float) -> Hold:
+    """How long the upstream autoscaler must keep still for the first worker after a wake.
+
+    ``ready`` is (scheduler pod Ready, a worker pod Ready); ``written`` the cooldown-until last written.
+    While either is still starting, keep it at ``now + hold`` (rewritten when half of it is gone);
+    once both are, one last ``now + OPERATOR_COOLDOWN`` — what the autoscaler would have given itself
+    had it made the step — gives the worker time to connect; then the autoscaler is free again and
+    scales the idle worker away after the tier's ``scaling.idleAfter``. Never past ``WARM_LIMIT``."""
+    if now - woken_at > WARM_LIMIT:
+        return Hold(None, True)
+    if all(ready):
+        until = now + OPERATOR_COOLDOWN
+        return Hold(until if written < until - 1.0 else None, True)
+    return Hold(now + hold if written - now < hold / 2 else None, False)

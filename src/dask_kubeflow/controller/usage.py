@@ -6,7 +6,8 @@ the moment up to which that pod has been accounted. ``account`` adds, for every 
 the interval from that moment (or its start) to now (or its finish) and moves the moment forward —
 so the same interval is never counted twice, and a controller that restarts resumes from the
 persisted moments and loses nothing of a pod still running. A pod deleted between two looks is
-accounted up to the last look (the sampling resolution: the loop's interval).
+accounted up to when it stopped (``departed``: its containers' ``finishedAt``, else the moment its
+deletion was seen, never past its ``deletionTimestamp``), from the last state the watch gave.
 
 ``budget_state`` turns a ledger and the tier's ``budget`` into ok / warning / exceeded and the
 message users read; ``clamped_maximum`` is the autoscaler maximum render is given.
@@ -23,7 +24,7 @@ from ..policy.lifecycle import Budget
 from .activity import PodFacts
 from .clock import month_of, month_start
 
-__all__ = ["Ledger", "account", "BudgetState", "budget_state", "clamped_maximum", "clamp_workers", "GIB"]
+__all__ = ["Ledger", "account", "departed", "BudgetState", "budget_state", "clamped_maximum", "clamp_workers", "GIB"]
 
 GIB = float(1 << 30)
 
@@ -59,7 +60,8 @@ def account(ledger: Ledger, pods: Iterable[PodFacts], now: float) -> tuple[Ledge
     """The ledger with every pod's Running time up to ``now`` added, and what was added per key.
 
     A new month starts a new ledger (the intervals before its first second belong to the old one,
-    which is over); pods no longer seen are forgotten (accounted up to the last look)."""
+    which is over); pods no longer seen are forgotten (a deleted pod is passed once more, as
+    ``departed`` makes it, then forgotten)."""
     if ledger.period != month_of(now):
         ledger = Ledger(month_of(now), {}, {}, OK)
     floor = month_start(now)
@@ -79,6 +81,18 @@ def account(ledger: Ledger, pods: Iterable[PodFacts], now: float) -> tuple[Ledge
         old = added.get(key, (0.0, 0.0))
         added[key] = (old[0] + delta[0], old[1] + delta[1])
     return replace(ledger, usage=usage, pods=marks), added
+
+
+def departed(pod: PodFacts, seen: float) -> PodFacts:
+    """A pod the watch reported deleted, as ``account`` takes it one last time: stopped when its
+    containers all terminated (their last ``finishedAt``: a graceful deletion reports them), else
+    when the deletion was ``seen`` (the API removed it then; the controller's clock), but never past
+    its ``deletionTimestamp`` (when the kubelet kills it). The interval already accounted is not
+    counted again: ``account`` starts from the pod's accounted moment."""
+    stop = pod.ended if pod.ended is not None else seen
+    if pod.deleting is not None:
+        stop = min(stop, pod.deleting)
+    return replace(pod, finished=stop)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,12 @@ OPT_OUT_LABEL: Final = "dask.kubeflow.org/opt-out"  # value "true" on a Namespac
 # with an annotation-only patch of WAKE_REQUESTED (the admission webhook lets it through: spec unchanged).
 HIBERNATED_ANNOTATION: Final = "dask.kubeflow.org/hibernated"
 WAKE_REQUESTED_ANNOTATION: Final = "dask.kubeflow.org/wake-requested"
+# The moment the controller first saw the awake cluster idle (RFC 3339, the controller's clock): the
+# hibernateAfter countdown lives in Kubernetes, so a controller restart does not restart it.
+IDLE_SINCE_ANNOTATION: Final = "dask.kubeflow.org/idle-since"
+# The upstream operator's DaskAutoscaler annotation: seconds since the epoch (float) until which its
+# autoscaler makes no scale step. A wake writes it to keep the first worker until it has connected.
+OPERATOR_COOLDOWN_ANNOTATION: Final = "kubernetes.dask.org/cooldown-until"
 # Usage accounting (controller/usage.py): one ConfigMap per namespace, label COMPONENT_LABEL=usage.
 USAGE_CONFIGMAP: Final = "dask-kubeflow-usage"
 # Kubeflow's notebook controller labels every notebook pod with its Notebook's name.

@@ -1,0 +1,106 @@
+"""A wake's first worker (I/O edge of ``lifecycle.first_workers`` and ``lifecycle.autoscaler_hold``).
+
+A hibernated cluster has no worker, so without this the first task of a woken cluster waits for the
+upstream autoscaler (a 5 s timer that skips while the scheduler is not Ready, then a worker pod start).
+A wake a user is waiting for therefore also starts one worker, in parallel with the scheduler (a Dask
+worker retries the scheduler's address until it answers), with two writes that do not fight the
+upstream operator (dask-kubernetes 2026.3, ``controller.py``):
+
+1. ``spec.worker.replicas`` of the default DaskWorkerGroup ``<cluster>-default`` from 0 to 1, as a JSON
+   patch whose ``test`` operation makes it apply only while the group is still at 0 (never lowers or
+   overrides anyone's count). This is the very field the autoscaler writes (``worker_group.scale``);
+   the operator's ``daskworkergroup_replica_update`` handler creates the worker Deployment as it does
+   for the autoscaler. The admission webhook lets the controller's own account scale the managed
+   group within the tier's maximum (``admission/protect.py``).
+2. the DaskAutoscaler's ``kubernetes.dask.org/cooldown-until`` — the operator's own pause between its
+   scale steps, which it re-reads on every tick — so that its first tick after the scheduler is Ready
+   does not scale the group back to 0 before the worker has connected (the scheduler, asked for its
+   adaptive target, counts only connected workers; and a scale-down that finds no worker to retire
+   leaves the worker's Deployment behind with the group at 0). It is rewritten while scheduler or
+   worker are still starting, then set once to 15 s after both are Ready (what the autoscaler gives
+   itself after a step of its own), at most ``WARM_LIMIT`` after the wake. After that the autoscaler is
+   free: the scheduler reports the idle worker for the tier's ``scaling.idleAfter`` and the autoscaler
+   scales it back to 0 as any idle worker.
+
+The cooldown is wall-clock time (the operator compares it with its own ``time.time()``), never the
+controller's settable clock. What is being held lives in memory: after a controller restart during a
+wake the worker still starts, only the hold is not renewed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..kube.errors import API_ERRORS, from_exception
+from ..kube.names import OPERATOR_COOLDOWN_ANNOTATION, default_worker_group
+from ..kube.resources import DASK_API, DaskAutoscaler, DaskWorkerGroup
+from .lifecycle import autoscaler_hold
+
+__all__ = ["FirstWorker"]
+
+log = logging.getLogger("dask_kubeflow.controller")
+
+
+class FirstWorker:
+    def __init__(self, api: Any, hold: float, wall: Callable[[], float] = time.time) -> None:
+        self.api, self.hold, self.wall = api, hold, wall
+        self._warming: dict[str, tuple[float, float]] = {}  # namespace -> (woken at, cooldown-until written)
+
+    def warming(self, namespace: str) -> bool:
+        return namespace in self._warming
+
+    async def start(self, namespace: str, cluster: str, workers: int) -> bool:
+        """Bring the default worker group from 0 to ``workers``; True if this did it."""
+        if workers < 1:
+            return False
+        group = DaskWorkerGroup({"apiVersion": DASK_API, "kind": "DaskWorkerGroup",
+                                 "metadata": {"name": default_worker_group(cluster), "namespace": namespace}},
+                                api=self.api)
+        try:
+            await group.patch([{"op": "test", "path": "/spec/worker/replicas", "value": 0},
+                               {"op": "replace", "path": "/spec/worker/replicas", "value": workers}], type="json")
+        except API_ERRORS as err:
+            problem = from_exception(err, verb="patch", resource="daskworkergroups", namespace=namespace)
+            if problem.status == 422:  # the test failed: the group already has workers (its minimum, a scale)
+                log.debug("namespace %s: worker group of %s already has workers; none started", namespace, cluster)
+            else:
+                log.warning("namespace %s: could not start the first worker of %s with its scheduler (%s); the "
+                            "autoscaler starts one when work arrives", namespace, cluster, problem)
+            return False
+        log.info("namespace %s: started %d worker(s) of %s with its scheduler", namespace, workers, cluster)
+        self._warming[namespace] = (self.wall(), 0.0)
+        await self.look(namespace, cluster, (False, False))
+        return True
+
+    async def look(self, namespace: str, cluster: str, ready: tuple[bool, bool]) -> None:
+        """Keep the autoscaler still while scheduler and first worker start (``ready``: their pods)."""
+        warming = self._warming.get(namespace)
+        if warming is None:
+            return
+        woken_at, written = warming
+        now = self.wall()
+        hold = autoscaler_hold(now, woken_at, written, ready, self.hold)
+        if hold.until is not None and await self._cooldown(namespace, cluster, hold.until):
+            written = hold.until
+        if hold.done:
+            self._warming.pop(namespace, None)
+        else:
+            self._warming[namespace] = (woken_at, written)
+
+    def forget(self, namespace: str) -> None:
+        self._warming.pop(namespace, None)
+
+    async def _cooldown(self, namespace: str, cluster: str, until: float) -> bool:
+        autoscaler = DaskAutoscaler({"apiVersion": DASK_API, "kind": "DaskAutoscaler",
+                                     "metadata": {"name": cluster, "namespace": namespace}}, api=self.api)
+        try:
+            await autoscaler.patch({"metadata": {"annotations": {OPERATOR_COOLDOWN_ANNOTATION: f"{until:.3f}"}}})
+        except API_ERRORS as err:
+            log.warning("namespace %s: could not hold the autoscaler of %s for its first worker (%s); it may scale "
+                        "the worker away before it connects", namespace, cluster,
+                        from_exception(err, verb="patch", resource="daskautoscalers", namespace=namespace))
+            return False
+        return True
