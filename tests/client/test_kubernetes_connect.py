@@ -8,6 +8,7 @@ namespace file and the environment of the rendered PodDefault, as Kubeflow's adm
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dask.config
 import pytest
@@ -23,7 +25,8 @@ import pytest
 import dask_kubeflow
 from dask_kubeflow.client.diagnose import pod_is_ready
 from dask_kubeflow.client.environment import NAMESPACE_FILE_ENV
-from dask_kubeflow.client.errors import VersionMismatchError, WorkersNotReadyError
+from dask_kubeflow.client.errors import BudgetSpentError, VersionMismatchError, WorkersNotReadyError
+from dask_kubeflow.kube.usage_record import BudgetTerms, budget_data, budget_message, ledger_data, record_body
 from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.render import render_namespace
 from tests.cli.helpers import invoke
@@ -274,18 +277,21 @@ def test_doctor_reports_a_version_mismatch(notebook: Platform, monkeypatch: pyte
 
 def test_connect_in_a_pod_is_one_api_request_and_the_cluster_object_is_lazy(k8s: K8sStack, notebook: Platform) -> None:
     """The direct way: the Service address from the PodDefault, one LIST of the scheduler pods beside
-    the Dask handshake; no DaskCluster, Service or discovery reads; from_name only when asked for."""
+    the Dask handshake (and one of the usage record); no DaskCluster, Service or discovery reads;
+    from_name only when asked for."""
     from dask_kubernetes.operator import KubeCluster
 
     from dask_kubeflow.client.cluster import NamespaceCluster
 
     ns = notebook.namespace
     dask_kubeflow.connect(timeout=STARTUP).close()  # warm: the shared kr8s client exists
-    before = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in ("pods", "daskclusters", "services")}
+    kinds = ("pods", "daskclusters", "services", "configmaps")
+    before = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in kinds}
     client = dask_kubeflow.connect(timeout=STARTUP)
     try:
-        after = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in ("pods", "daskclusters", "services")}
+        after = {r: k8s.emulator.request_count(resource=r, namespace=ns) for r in kinds}
         assert after["pods"] - before["pods"] == 1
+        assert after["configmaps"] - before["configmaps"] == 1  # the usage record (budget.py), sent alongside
         assert after["daskclusters"] == before["daskclusters"] and after["services"] == before["services"]
         cluster = client.cluster
         assert isinstance(cluster, NamespaceCluster) and cluster._kube is None
@@ -316,3 +322,69 @@ def test_a_fresh_notebook_without_the_platform_packages_passes_doctor(k8s: K8sSt
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "RESULT 3" in run.stdout and "all checks passed" in run.stdout
     assert "versions (client = this process)" in run.stdout and "| distributed" in run.stdout
+
+
+# -- the namespace's budget, as the controller's usage record says (the clamp itself: tests/controller) --
+
+def _usage_record(ns: str, core_hours: float, state: str) -> dict[str, Any]:
+    terms = BudgetTerms(500, tier="team", contact="platform-team@example.com", clamp_to=0)
+    data = ledger_data("2026-12", {"dask-cluster/worker": (core_hours * 3600, core_hours * 3600)}, {}, state)
+    return record_body(ns, data | budget_data(terms, budget_message(state, core_hours, "2026-12", terms)))
+
+
+@pytest.fixture
+def spent_budget(k8s: K8sStack, notebook: Platform) -> Iterator[Platform]:
+    """The usage record of a namespace past its budget, as the controller writes it (removed afterwards)."""
+    record = k8s.create(_usage_record(notebook.namespace, 512.3, "exceeded"), notebook.namespace)
+    try:
+        yield notebook
+    finally:
+        record.delete()
+
+
+def test_a_spent_budget_fails_wait_for_workers_at_once_and_is_said_on_connect(
+        k8s: K8sStack, spent_budget: Platform, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = spent_budget.namespace
+    pods_before = k8s.emulator.request_count(resource="pods", namespace=ns)
+    with pytest.raises(BudgetSpentError) as info:
+        dask_kubeflow.connect(timeout=STARTUP, wait_for_workers=1)
+    assert "budget spent: 512.30 of 500 core-hours used in 2026-12 (tier 'team')" in info.value.problem
+    assert "platform-team@example.com" in info.value.fix
+    assert k8s.emulator.request_count(resource="pods", namespace=ns) == pods_before  # refused before looking for workers
+    client = dask_kubeflow.connect(timeout=STARTUP)  # the scheduler is still there to use
+    try:
+        assert client.submit(sum, [1, 2]).result() == 3
+    finally:
+        client.close()
+    said = [line for line in capsys.readouterr().err.splitlines() if "budget" in line]
+    assert said == ["dask-kubeflow: budget spent: 512.30 of 500 core-hours used in 2026-12 (tier 'team'); the "
+                    "autoscaler is held at 0 worker(s) until the month ends or the budget is raised — ask "
+                    "platform-team@example.com"]
+
+
+def test_status_and_doctor_show_a_spent_budget(spent_budget: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    status = invoke(monkeypatch, "status", "-o", "json")
+    assert status.exit_code == 0, status.stderr
+    usage = json.loads(status.stdout)["usage"]
+    assert (usage["state"], usage["budgetCoreHours"], usage["contact"]) == ("exceeded", 500, "platform-team@example.com")
+    assert usage["coreHours"] == 512.3 and usage["percent"] == 102.5
+    shown = table(invoke(monkeypatch, "status").stdout)
+    assert "exceeded, 102%: budget spent: 512.30 of 500" in shown["budget"]
+    doctor = invoke(monkeypatch, "doctor")
+    assert doctor.exit_code == 1
+    rows = table(doctor.stdout)
+    assert "✗ fail" in rows["budget"] and "platform-team@example.com" in rows["budget"]
+    assert "✓ pass" in rows["usage this month"] and "512.30 core-hours" in rows["usage this month"]
+
+
+def test_a_nearly_spent_budget_is_one_warning_line(k8s: K8sStack, notebook: Platform,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    record = k8s.create(_usage_record(notebook.namespace, 410, "warning"), notebook.namespace)
+    try:
+        client = dask_kubeflow.connect(timeout=STARTUP, wait_for_workers=1)
+        client.close()
+    finally:
+        record.delete()
+    said = [line for line in capsys.readouterr().err.splitlines() if "budget" in line]
+    assert said == ["dask-kubeflow: budget nearly spent: 410.00 of 500 core-hours used in 2026-12 (tier 'team'); "
+                    "past 500 the autoscaler is held at 0 worker(s) — ask platform-team@example.com for more"]

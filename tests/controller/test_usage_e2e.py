@@ -193,3 +193,29 @@ def test_a_budget_crossed_clamps_the_autoscaler_and_the_next_month_lifts_it(env:
     record = _record(env, ns)
     assert record["budget"] == "ok" and record["period"] != out["budgets"][0]["period"]
     assert len(_events(env, ns, "BudgetExceeded")) == 1  # posted once
+
+
+def _run_cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "dask-kubeflow"), *args], capture_output=True, text=True,
+                          env={**os.environ, "KUBECONFIG": str(env.emulator.kubeconfig), "COLUMNS": "250"}, timeout=60)
+
+
+def test_a_spent_budget_is_what_connect_status_and_doctor_say(env: Env) -> None:
+    """The record the real controller wrote is what the user's commands read (tests/client has the rest)."""
+    ns = _profile(env, "spent", labels={"budget": "tight"})
+    names = _run_pods(env, ns, 2, cpu=1.0)
+    wait_for(lambda: _record(env, ns).get("budget") == "exceeded", "the budget to be spent", controller=env.controller())
+    _delete(env, ns, names)
+    connect = _run_cli(env, "connect", "-n", ns, "--wait-for-workers", "1", "--timeout", "300")
+    assert connect.returncode == 1  # at once, not after --timeout: no scheduler here, nothing else to wait for
+    assert "cannot wait for 1 Dask worker(s)" in connect.stderr and "budget spent: " in connect.stderr
+    assert "core-hours used in" in connect.stderr and "platform-team@example.com" in connect.stderr
+    status = _run_cli(env, "status", "-n", ns, "-o", "json")
+    assert status.returncode == 0, status.stderr
+    usage = json.loads(status.stdout)["usage"]
+    assert (usage["state"], usage["budgetCoreHours"], usage["tier"]) == ("exceeded", 0.004, "tight")
+    assert usage["contact"] == "platform-team@example.com" and usage["percent"] >= 100 and usage["clampTo"] == 0
+    doctor = _run_cli(env, "doctor", "-n", ns)
+    budget = next(line for line in doctor.stdout.splitlines() if "budget" in line and "fail" in line)
+    assert "exceeded" in budget and "of 0.004 core-hours used" in budget
+    assert doctor.returncode == 1
