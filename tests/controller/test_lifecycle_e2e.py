@@ -1,7 +1,8 @@
 """Hibernation and wake on use, end to end: the real controller (its clock settable, so hours take
 seconds), the upstream operator, local pods running real Dask, and the doors users come through —
 a notebook pod starting, the seed's snippet, connect(), ``dask-kubeflow cluster wake`` — plus a
-stranger who tries the same and wakes nothing.
+stranger who tries the same and wakes nothing; a wake starts the first worker with the scheduler and
+the autoscaler still scales it away when idle; the idle timer survives a controller restart.
 
 One stack and one controller for the module; the tests run in order on one namespace, each starting
 from a hibernated cluster (the clock jumps two hours past ``lifecycle.hibernateAfter: 1h``).
@@ -28,13 +29,21 @@ import yaml
 import dask_kubeflow
 from dask_kubeflow.client.diagnose import pod_is_ready
 from dask_kubeflow.client.environment import NAMESPACE_FILE_ENV
-from dask_kubeflow.kube.names import HIBERNATED_ANNOTATION, WAKE_REQUESTED_ANNOTATION
+from dask_kubeflow.kube.names import (
+    HIBERNATED_ANNOTATION,
+    IDLE_SINCE_ANNOTATION,
+    OPERATOR_COOLDOWN_ANNOTATION,
+    WAKE_REQUESTED_ANNOTATION,
+)
 from tests.client.test_kubernetes_connect import SEED_SNIPPET
 from tests.harness.stack import K8sStack
 
 from .conftest import ControllerProcess, Profile, controller_starter, wait_for
 
 pytestmark = pytest.mark.timeout(900)
+# The upstream autoscaler's own 15 s cooldown (no harness shortening): a wake writes that annotation
+# to hold the autoscaler for the first worker, as on a real cluster.
+AUTOSCALER_COOLDOWN_SECONDS = None
 STARTUP = 180.0
 REPO = Path(__file__).resolve().parents[2]
 POLICY = """
@@ -58,6 +67,15 @@ class Stack:
     namespace: str
     poddefault_env: dict[str, str]
     namespace_file: Path
+    start: Callable[..., ControllerProcess]
+
+    def restart(self) -> None:
+        """Stop the controller and start a new one (same clock file, same flags)."""
+        self.controller.stop()
+        with pytest.MonkeyPatch.context() as mp:  # it reaches schedulers by cluster DNS, as in a pod
+            for key, value in self.k8s.runner.dns_environment().items():
+                mp.setenv(key, value)
+            self.controller = self.start("--clock-file", str(self.clock), "--lifecycle-interval", "1", "-v")
 
     def jump(self, hours: float = 2.0) -> None:
         """Move the controller's clock ``hours`` ahead (it re-reads the file when it changes)."""
@@ -154,7 +172,7 @@ def stack(k8s: K8sStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     namespace_file.write_text(namespace)
     env = {e["name"]: e["value"] for e in poddefault["spec"]["env"]}
     try:
-        yield Stack(k8s, controller, clock, namespace, env, namespace_file)
+        yield Stack(k8s, controller, clock, namespace, env, namespace_file, start)
     finally:
         next(starter, None)  # stops the controller
 
@@ -210,6 +228,11 @@ def test_an_idle_cluster_hibernates_and_nothing_else_is_touched(stack: Stack) ->
     assert stack.controller.metric("dask_kubeflow_controller_hibernated_clusters") == 1
     status = _cli(stack, stack.k8s.kubeconfig, "status", "-n", stack.namespace, "-o", "json")
     assert '"lifecycle": "Hibernated"' in status.stdout, status.stdout[-2000:] + status.stderr[-2000:]
+    assert json.loads(status.stdout)["phase"].startswith("Hibernated since "), status.stdout[-2000:]
+    doctor = _cli(stack, stack.k8s.kubeconfig, "doctor", "-n", stack.namespace).stdout
+    line = next((row for row in doctor.splitlines() if "hibernation" in row), doctor[-3000:])
+    assert "pass" in line and "hibernated since" in line, line
+    assert "no scheduler while hibernated" in doctor, doctor[-3000:]
 
 
 def test_a_notebook_starting_wakes_the_scheduler_before_the_notebook_is_ready(stack: Stack) -> None:
@@ -290,3 +313,63 @@ def test_a_stranger_wakes_nothing_and_an_editor_wakes_it_with_the_cli(stack: Sta
     assert woke.returncode == 0, woke.stderr
     assert "is awake (scheduler ready after" in woke.stdout
     assert stack.scheduler_ready() and not stack.hibernated()
+
+
+def _worker_group(stack: Stack) -> dict[str, Any]:
+    return stack.k8s.emulator.get("daskworkergroups", "dask-cluster-default", stack.namespace) or {}
+
+
+def _replicas(stack: Stack) -> int | None:
+    return _worker_group(stack).get("spec", {}).get("worker", {}).get("replicas")
+
+
+def _workers(stack: Stack) -> list[dict[str, Any]]:
+    return stack.k8s.emulator.objects("pods", stack.namespace, label_selector="dask.org/component=worker")
+
+
+def test_a_wake_starts_the_first_worker_with_the_scheduler_and_the_autoscaler_still_scales_it_away(
+        stack: Stack) -> None:
+    stack.hibernate()
+    assert _replicas(stack) == 0 and not _workers(stack)
+    alice = stack.k8s.emulator.identity("alice@example.com", groups=["kubeflow-users"])
+    woke = _cli(stack, alice.kubeconfig, "cluster", "wake", "-n", stack.namespace, "--no-wait")
+    assert woke.returncode == 0, woke.stderr
+    # No client, no task: the wake itself brings the default worker group to one worker.
+    wait_for(lambda: _replicas(stack) == 1, "the wake to start the first worker", timeout=STARTUP,
+             controller=stack.controller)
+    held = stack.k8s.emulator.get("daskautoscalers", "dask-cluster", stack.namespace)["metadata"]["annotations"]
+    assert float(held[OPERATOR_COOLDOWN_ANNOTATION]) > time.time()  # the autoscaler waits for it to connect
+    wait_for(lambda: any(pod_is_ready(p) for p in _workers(stack)) and stack.scheduler_ready(),
+             "the scheduler and its first worker to be Ready", timeout=STARTUP, controller=stack.controller)
+    # Nobody uses it: once the hold is over, the upstream autoscaler scales it back to 0 (scaling.idleAfter 2s).
+    wait_for(lambda: _replicas(stack) == 0 and not _workers(stack), "the autoscaler to scale the idle worker away",
+             timeout=STARTUP, controller=stack.controller)
+    assert stack.scheduler_ready() and not stack.hibernated()
+
+
+def _hibernated_events(stack: Stack) -> list[dict[str, Any]]:
+    return [e for e in stack.k8s.emulator.objects("events", stack.namespace) if e.get("reason") == "Hibernated"]
+
+
+def test_the_idle_timer_survives_a_controller_restart(stack: Stack) -> None:
+    """Idle 40 min (controller clock) before a restart and 40 min after: past hibernateAfter (1h) only if
+    the new controller counts from the moment the old one first saw the cluster idle."""
+    if stack.hibernated():
+        alice = stack.k8s.emulator.identity("alice@example.com", groups=["kubeflow-users"])
+        assert _cli(stack, alice.kubeconfig, "cluster", "wake", "-n", stack.namespace).returncode == 0
+    wait_for(lambda: not _workers(stack), "no workers", timeout=STARTUP, controller=stack.controller)
+    wait_for(stack.scheduler_ready, "a ready scheduler", timeout=STARTUP, controller=stack.controller)
+    since = wait_for(lambda: stack.annotations().get(IDLE_SINCE_ANNOTATION), "the cluster to be seen idle",
+                     timeout=STARTUP, controller=stack.controller)
+    before = {e["metadata"]["name"] for e in _hibernated_events(stack)}
+    stack.jump(hours=40 / 60)
+    stack.restart()
+    assert stack.annotations().get(IDLE_SINCE_ANNOTATION) == since and not stack.hibernated()
+    stack.jump(hours=40 / 60)
+    wait_for(stack.hibernated, "the cluster to hibernate, 80 min after it was first seen idle", timeout=STARTUP,
+             controller=stack.controller)
+    new = [e for e in _hibernated_events(stack) if e["metadata"]["name"] not in before]
+    assert len(new) == 1, new
+    idle = int(new[0]["message"].split("idle for ")[1].split("s")[0])
+    assert 80 * 60 <= idle < 120 * 60, new[0]["message"]  # counted from before the restart (clock jumps: 2 x 40 min)
+    assert IDLE_SINCE_ANNOTATION not in stack.annotations()  # the timer is done with
