@@ -110,3 +110,20 @@ async def test_a_waking_cluster_that_does_not_answer_yet_gets_the_waking_page_no
     async with http.get(f"{gateway.url}/dask/{NAMESPACE}/other/status", headers=as_user(OWNER)) as response:
         page = await response.text()
     assert response.status == 503 and "Waking up other" in page
+
+
+async def test_a_woken_cluster_is_served_though_the_cached_copy_and_the_status_record_lag(kubeflow_namespace,
+                                                                                         start_gateway, http):
+    from kr8s.asyncio.objects import ConfigMap
+
+    gateway = await start_gateway(cluster_cache_seconds=60)
+    await annotate({HIBERNATED_ANNOTATION: "2026-12-01T12:00:00Z"})
+    async with http.get(gateway.url + STATUS, headers=as_user(OWNER)) as response:  # caches the hibernated copy
+        assert response.status == 503 and "Waking up" in await response.text()
+    await annotate({HIBERNATED_ANNOTATION: None, WAKE_REQUESTED_ANNOTATION: None})  # the controller woke it ...
+    await (await ConfigMap({"metadata": {"name": STATUS_CONFIGMAP, "namespace": NAMESPACE},
+                            "data": {"phase": "Ready", "lifecycle": "Waking"}})).create()  # ... and says Awake later
+    async with http.get(gateway.url + API + "/readiness", headers=as_user(OWNER)) as response:
+        assert (await response.json())["ready"] is True
+    async with http.get(gateway.url + STATUS, headers=as_user(OWNER)) as response:  # so the reload lands
+        assert response.status == 200

@@ -9,6 +9,7 @@ the dashboard URL: the waking page, then the real Dask dashboard.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +125,8 @@ def test_in_a_browser_the_waking_page_lands_on_the_real_dashboard(stack: Stack, 
             first = page.goto(url, wait_until="load")
             assert first is not None and first.status == 503
             assert page.locator("h1").text_content() == f"Waking up {CLUSTER}"
-            assert "scheduler" in page.locator("#waiting").text_content()
+            assert "scheduler" in page.locator("#waiting").text_content()  # what it waits for, and how long
+            assert re.fullmatch(r"\d+ s", page.locator("#elapsed").text_content())
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "waking-page.png"))
             page.wait_for_function(DOCUMENT_RENDERED, timeout=int(STARTUP * 1000))  # reloaded onto the dashboard

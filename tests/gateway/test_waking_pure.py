@@ -75,6 +75,11 @@ class TestReadiness:
         assert "controller to start the scheduler" in readiness(WAKING, "Starting", False, True)["waitingFor"]
         waiting = readiness(WAKING, "Starting: pod dask-cluster-scheduler-x is ContainerCreating", False, False)
         assert waiting["waitingFor"] == "the scheduler pod to start (pod dask-cluster-scheduler-x is ContainerCreating)"
+        probing = "Not running: pod dask-cluster-scheduler-x is running but not ready (Readiness probe failed: …)"
+        assert readiness(WAKING, probing, False, False)["waitingFor"] == \
+            "the scheduler pod to become ready (it runs; its readiness probe does not pass yet)"
+        assert readiness(WAKING, "Not running: image pull failed", False, False)["waitingFor"] == \
+            "the scheduler pod, which is not starting: image pull failed"
         assert readiness(WAKING, "Running (0 workers ready)", False, False)["waitingFor"] == \
             "the scheduler's dashboard to answer"
         assert readiness(AWAKE, "Running", True, False) == {

@@ -54,12 +54,15 @@ def _asked_seconds_ago(cluster: dict[str, Any]) -> float | None:
     return max(0.0, (dt.datetime.now(dt.UTC) - asked).total_seconds())
 
 
-async def door(request: web.Request, gateway: Gateway, user: str, namespace: str, name: str) -> web.Response | None:
-    """The page for a sleeping or waking cluster, after asking for the wake when the user may; None: proxy."""
+async def door(request: web.Request, gateway: Gateway, user: str, namespace: str, name: str,
+               marked_only: bool = False) -> web.Response | None:
+    """The page for a sleeping or waking cluster, after asking for the wake when the user may; None: proxy.
+    ``marked_only``: only for a cluster still annotated hibernated (before proxying: a cluster the status
+    record still calls Waking may already answer)."""
     ask = gateway.gatekeeper.ask
     cluster = await ask(gateway.directory.get_cluster(namespace, name), f"look up DaskCluster {name} in {namespace}")
-    if cluster is None:
-        return None  # deleted meanwhile: the proxy's answer says so
+    if cluster is None or (marked_only and not is_hibernated(cluster)):
+        return None  # deleted meanwhile (the proxy's answer says so), or woken since the gatekeeper's copy
     lifecycle = lifecycle_of(cluster, await read_status(gateway, namespace, request.app[SHARED].errors))
     may_wake = lifecycle == HIBERNATED and await may(gateway, user, namespace, "patch")
     chosen = door_for(lifecycle, may_wake=may_wake, this_site=caused_by_this_site(request.headers),
@@ -82,7 +85,7 @@ async def before_proxy(request: web.Request, gateway: Gateway, user: str, namesp
     """A plain GET/HEAD of a cluster the gatekeeper's copy shows hibernated goes through the door."""
     if not is_hibernated(cluster):
         return None
-    return await door(request, gateway, user, namespace, name)
+    return await door(request, gateway, user, namespace, name, marked_only=True)
 
 
 async def instead_of_502(request: web.Request, gateway: Gateway, user: str, namespace: str,
@@ -136,7 +139,8 @@ async def wake_endpoint(request: web.Request) -> web.Response:
     gateway, user, namespace = checked
     shared, name = request.app[SHARED], request.match_info["name"]
     try:
-        cluster = await gateway.directory.get_cluster(namespace, name) if is_dns_label(name) else None
+        cluster = await gateway.gatekeeper.ask(gateway.directory.get_cluster(namespace, name),
+                                               f"look up DaskCluster {name} in {namespace}") if is_dns_label(name) else None
         if cluster is None:
             return _json({"error": f"namespace {namespace} has no Dask cluster {name}"}, 404)
         if not is_hibernated(cluster):

@@ -89,6 +89,8 @@ def waiting_for(lifecycle: str, phase: str, answering: bool, marked: bool) -> st
         return "the dask-kubeflow controller to start the scheduler (the wake is requested)"
     if phase.startswith("Running"):
         return "the scheduler's dashboard to answer"
+    if "running but not ready" in phase:  # the scheduler process is up; its dashboard port not yet
+        return "the scheduler pod to become ready (it runs; its readiness probe does not pass yet)"
     if phase.startswith("Not running"):
         return f"the scheduler pod, which is not starting: {phase[len('Not running: '):]}"
     detail = phase.partition(": ")[2]
