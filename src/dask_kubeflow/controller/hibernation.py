@@ -96,7 +96,9 @@ async def scheduler_clients(http: aiohttp.ClientSession, namespace: str, cluster
 class Hibernation:
     def __init__(self, controller: Controller, clock: Clock, interval: float) -> None:
         self.controller, self.clock, self.interval = controller, clock, interval
-        self._marked: set[str] = set()  # namespaces whose DaskCluster carries the idle-since annotation
+        # The idle-since annotation as last written or seen, per namespace: the controller is its only writer,
+        # so this is right even before the watch brings back our own write (the cache may lag a moment).
+        self._idle: dict[str, str | None] = {}
         # Held until the next look at the latest (a sweep every ``interval``), at least the operator's own pause.
         self.first = FirstWorker(controller.api, hold=max(OPERATOR_COOLDOWN, interval + 5.0))
         self._pending: set[str] = set()
@@ -159,7 +161,7 @@ class Hibernation:
         shape = resolve(policy, facts)
         known = self.decisions.get(namespace)
         if not thorough and shape.settings.lifecycle.hibernate_seconds is None and (
-                known is None or known.state == AWAKE) and namespace not in self._marked:
+                known is None or known.state == AWAKE) and not self._idle.get(namespace):
             return None  # hibernation off here, and the first sweep found nothing of ours to undo
         if not shape.settings.enabled:
             return None
@@ -186,7 +188,7 @@ class Hibernation:
             clients = await scheduler_clients(self._http, namespace, name) if any(p.ready for p in schedulers) else None
         now = self.clock.now()
         # Idle since the annotation says (it survives a restart), else since now: never hibernated early.
-        last = idle_since(annotations.get(IDLE_SINCE_ANNOTATION), now)
+        last = idle_since(self._idle_mark(namespace, annotations), now)
         return Activity(hibernate_after=None if after is None else float(after), hibernated=hibernated,
                         wake_requested=WAKE_REQUESTED_ANNOTATION in annotations,
                         last_activity=last, workers=workers,
@@ -195,7 +197,7 @@ class Hibernation:
     async def check(self, namespace: str, thorough: bool = True) -> Decision | None:
         found = self._managed_cluster(namespace, thorough)
         if found is None:
-            self._marked.discard(namespace)
+            self._idle.pop(namespace, None)
             self.first.forget(namespace)
             return None
         shape, cluster = found
@@ -250,17 +252,19 @@ class Hibernation:
     def _scheduler_ready(self, namespace: str, name: str) -> bool:
         return self._ready(namespace, name)[0]
 
+    def _idle_mark(self, namespace: str, annotations: dict[str, str]) -> str | None:
+        return self._idle[namespace] if namespace in self._idle else annotations.get(IDLE_SINCE_ANNOTATION)
+
     async def _mark(self, namespace: str, name: str, cluster: dict[str, Any], decision: Decision,
                     activity: Activity) -> None:
         """Keep the idle-since annotation (the idle timer in Kubernetes), and answer a wake request."""
-        current = ((cluster.get("metadata") or {}).get("annotations") or {}).get(IDLE_SINCE_ANNOTATION)
+        current = self._idle_mark(namespace, (cluster.get("metadata") or {}).get("annotations") or {})
         changes: dict[str, str | None] = {}
         if activity.wake_requested:  # awake already: the request is answered
             changes[WAKE_REQUESTED_ANNOTATION] = None
         mark = idle_mark(decision, current, activity.now)
         if mark is not None:
             changes[IDLE_SINCE_ANNOTATION] = mark or None
-        marked = current if mark is None else mark
         if changes:
             try:
                 await self._annotate(namespace, name, changes)
@@ -268,10 +272,7 @@ class Hibernation:
                 log.warning("namespace %s: could not annotate %s (%s); will look again", namespace, name,
                             from_exception(err, verb="patch", resource="daskclusters", namespace=namespace))
                 return
-        if marked:
-            self._marked.add(namespace)
-        else:
-            self._marked.discard(namespace)
+        self._idle[namespace] = current if mark is None else (mark or None)
 
     async def _scale_scheduler(self, namespace: str, cluster: str, replicas: int) -> None:
         deployment = Deployment({"metadata": {"name": scheduler_service(cluster), "namespace": namespace}},
@@ -303,7 +304,7 @@ class Hibernation:
             log.warning("namespace %s: could not hibernate %s (%s); will look again", namespace, name,
                         from_exception(err, verb="patch", resource="deployments", namespace=namespace))
             return
-        self._marked.discard(namespace)
+        self._idle[namespace] = None
         metrics.LIFECYCLE.labels(action="hibernate").inc()
         log.info("namespace %s: hibernated %s: %s", namespace, name, decision.reason)
         await self._event(namespace, cluster, "Hibernated", f"Dask cluster {name} hibernated ({decision.reason}); "
@@ -316,6 +317,7 @@ class Hibernation:
             await self._scale_scheduler(namespace, name, 1)
             await self._annotate(namespace, name, {HIBERNATED_ANNOTATION: None, WAKE_REQUESTED_ANNOTATION: None,
                                                    IDLE_SINCE_ANNOTATION: None})
+            self._idle[namespace] = None
         except API_ERRORS as err:
             log.warning("namespace %s: could not wake %s (%s); will look again", namespace, name,
                         from_exception(err, verb="patch", resource="deployments", namespace=namespace))
