@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from dask_kubeflow.controller.clock import Clock, month_of, month_start, parse_rfc3339, rfc3339
+from dask_kubeflow.controller.hibernation import Hibernation
 from dask_kubeflow.controller.lifecycle import (
     AWAKE,
     HIBERNATED,
@@ -24,7 +28,7 @@ from dask_kubeflow.controller.lifecycle import (
     idle_mark,
     idle_since,
 )
-from dask_kubeflow.policy import parse_policy
+from dask_kubeflow.policy import NamespaceFacts, parse_policy, resolve
 from dask_kubeflow.policy.loader import PolicyError
 
 IDLE = Activity(hibernate_after=3600.0, hibernated=False, wake_requested=False, last_activity=0.0, workers=0,
@@ -157,3 +161,32 @@ def test_the_autoscaler_is_held_while_scheduler_or_worker_start_then_released() 
     late = autoscaler_hold(woken + 30, woken, woken + 25.0, (True, True), 15.0)
     assert late == Hold(woken + 30 + OPERATOR_COOLDOWN, True)  # one last operator-sized pause, then free
     assert autoscaler_hold(woken + WARM_LIMIT + 1, woken, 0.0, (False, False), 15.0) == Hold(None, True)
+
+
+class _FirstWorker:
+    def __init__(self) -> None:
+        self.started: list[int] = []
+
+    async def start(self, namespace: str, cluster: str, workers: int) -> bool:
+        self.started.append(workers)
+        return workers > 0
+
+
+async def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@pytest.mark.parametrize("maximum, clamp, door, started", [
+    (4, None, True, [1]), (4, 0, True, [0]), (1, 0, True, [0]), (4, None, False, []),  # a policy maximum is >= 1
+])
+def test_the_wake_asks_for_a_first_worker_within_the_tier_and_the_budget(maximum: int, clamp: int | None,
+                                                                          door: bool, started: list[int]) -> None:
+    controller = SimpleNamespace(api=None, inputs=lambda namespace: SimpleNamespace(max_workers=clamp))
+    hibernation = Hibernation(controller, Clock(), interval=1.0)  # type: ignore[arg-type]
+    hibernation.first = _FirstWorker()  # type: ignore[assignment]
+    hibernation._scale_scheduler = hibernation._annotate = hibernation._event = _noop  # type: ignore[method-assign]
+    shape = resolve(parse_policy({"defaults": {"scaling": {"minimum": 0, "maximum": maximum}}}), NamespaceFacts("ns"))
+    change = {"wake_requested": True} if door else {"hibernate_after": None}
+    decision = decide(replace(IDLE, hibernated=True, **change))
+    asyncio.run(hibernation._wake("ns", shape, {"metadata": {"name": "dask-cluster"}}, decision))
+    assert hibernation.first.started == started  # type: ignore[attr-defined]
