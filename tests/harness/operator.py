@@ -22,7 +22,26 @@ from .podrunner.processes import stop_process
 
 OPERATOR_MODULE = "dask_kubernetes.operator.controller"
 BACKPORTS_MODULE = "tests.harness.operator_backports"  # see that module: upstream #968 / #977
+COOLDOWN_MODULE = "tests.harness.operator_cooldown"  # see that module: the autoscaler's 15 s cooldown
+# The harness's autoscaler cooldown (upstream: 15 s). One tick of the upstream's 5 s autoscaler timer:
+# every tick may take one scale step. DASK_KUBEFLOW_HARNESS_AUTOSCALER_COOLDOWN overrides it for a run
+# (`upstream` = the upstream's own 15 s, without the harness module).
+COOLDOWN_ENV = "DASK_KUBEFLOW_HARNESS_AUTOSCALER_COOLDOWN"
+HARNESS_AUTOSCALER_COOLDOWN = 5.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_autoscaler_cooldown() -> float | None:
+    """The run's autoscaler cooldown in seconds, None for the upstream's own (see COOLDOWN_ENV)."""
+    chosen = os.environ.get(COOLDOWN_ENV, "").strip()
+    if not chosen:
+        return HARNESS_AUTOSCALER_COOLDOWN
+    if chosen == "upstream":
+        return None
+    try:
+        return float(chosen)
+    except ValueError:
+        raise ValueError(f"{COOLDOWN_ENV}={chosen!r} is neither a number of seconds nor 'upstream'") from None
 
 
 def _free_loopback_port() -> int:
@@ -32,7 +51,10 @@ def _free_loopback_port() -> int:
 
 
 class UpstreamOperator:
-    """One running `kopf run` process of the dask-kubernetes operator; `stop()` ends it and its children."""
+    """One running `kopf run` process of the dask-kubernetes operator; `stop()` ends it and its children.
+
+    `autoscaler_cooldown`: seconds between the DaskAutoscaler's scale steps (the harness default, see
+    `default_autoscaler_cooldown`); None runs the upstream's hard-coded 15 s (no harness module)."""
 
     def __init__(
         self,
@@ -41,9 +63,13 @@ class UpstreamOperator:
         extra_env: Mapping[str, str] | None = None,
         *,
         backports: bool = True,
+        autoscaler_cooldown: float | None | str = "default",
     ) -> None:
         self.kubeconfig = Path(kubeconfig)
         self.backports = backports
+        self.autoscaler_cooldown = (
+            default_autoscaler_cooldown() if autoscaler_cooldown == "default" else autoscaler_cooldown
+        )
         self.log_path = Path(log_path)
         self.extra_env = dict(extra_env or {})
         self.liveness_url = f"http://127.0.0.1:{_free_loopback_port()}/healthz"
@@ -59,6 +85,7 @@ class UpstreamOperator:
             sys.executable, "-m", "kopf", "run",
             "-m", OPERATOR_MODULE,
             *(["-m", BACKPORTS_MODULE] if self.backports else []),
+            *(["-m", COOLDOWN_MODULE] if self.autoscaler_cooldown is not None else []),
             "--all-namespaces",
             "--standalone",
             f"--liveness={self.liveness_url}",
@@ -68,6 +95,8 @@ class UpstreamOperator:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "KUBECONFIG", "PYTHONPATH"))}
         env.update(KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1")
         env.update(self.extra_env)
+        if self.autoscaler_cooldown is not None:
+            env[COOLDOWN_ENV] = str(self.autoscaler_cooldown)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
@@ -117,4 +146,4 @@ class UpstreamOperator:
         self.stop()
 
 
-__all__ = ["BACKPORTS_MODULE", "OPERATOR_MODULE", "UpstreamOperator"]
+__all__ = ["BACKPORTS_MODULE", "COOLDOWN_MODULE", "OPERATOR_MODULE", "UpstreamOperator", "default_autoscaler_cooldown"]

@@ -118,6 +118,12 @@ def create(api: kr8s.Api, manifest: Mapping[str, Any], namespace: str) -> APIObj
     return obj
 
 
+def autoscaler_cooldown(module: Any) -> float | None | str:
+    """A module's own `AUTOSCALER_COOLDOWN_SECONDS = <seconds> | None` (None: the upstream's 15 s) decides;
+    otherwise the harness default (operator.HARNESS_AUTOSCALER_COOLDOWN, or COOLDOWN_ENV for the run)."""
+    return getattr(module, "AUTOSCALER_COOLDOWN_SECONDS", "default")
+
+
 def enforces_network_policy(module: Any) -> bool:
     """A module's own `ENFORCE_NETWORK_POLICY = True/False` decides; otherwise on, unless the
     environment sets DASK_KUBEFLOW_HARNESS_ENFORCE_NETWORK_POLICY=0."""
@@ -160,13 +166,17 @@ def cluster_dns(pod_runner: PodRunner) -> Iterator[podnet.Installed]:
 
 
 @pytest.fixture(scope="module")
-def dask_operator(emulator_server: Any, pod_runner: PodRunner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamOperator]:
+def dask_operator(
+    request: pytest.FixtureRequest, emulator_server: Any, pod_runner: PodRunner, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UpstreamOperator]:
     log_path = tmp_path_factory.mktemp("dask-operator") / "operator.log"
     env = (
         pod_runner.pod_environment(OPERATOR_NAMESPACE, OPERATOR_POD_NAME, OPERATOR_POD_LABELS)
         if pod_runner.enforce_network_policy else pod_runner.dns_environment()
     )
-    operator = UpstreamOperator(emulator_server.kubeconfig, log_path, env).start()
+    operator = UpstreamOperator(
+        emulator_server.kubeconfig, log_path, env, autoscaler_cooldown=autoscaler_cooldown(request.module)
+    ).start()
     try:
         yield operator
     finally:
