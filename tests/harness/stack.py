@@ -13,7 +13,9 @@ made with `k8s.namespace(prefix)`):
                    so `KubeCluster.from_name` connects to `tcp://<c>-scheduler.<ns>:8786` directly.
 - `dask_operator` -- the upstream operator (`kopf run -m dask_kubernetes.operator.controller`); when
                    the runner enforces NetworkPolicy it runs as a pod of `OPERATOR_NAMESPACE` with the
-                   upstream Helm chart's labels (`OPERATOR_POD_LABELS`).
+                   upstream Helm chart's labels (`OPERATOR_POD_LABELS`). Its autoscaler cooldown is the
+                   harness's (operator_cooldown.py) unless the module sets
+                   `AUTOSCALER_COOLDOWN_SECONDS = None` (upstream's 15 s) or another number.
 - `k8s`         -- all of the above plus KUBECONFIG pointing at the emulator for the module.
 
 When a test using them fails, the pod runner's log, pod logs and the operator log are added to
