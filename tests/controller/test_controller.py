@@ -224,6 +224,33 @@ async def test_policy_reload_good_then_refused(emulator, kube, start_controller)
     assert emulator.get("daskautoscalers", "dask-cluster", "fay")["spec"]["maximum"] == 7
 
 
+async def test_a_lowered_tier_flags_the_user_cluster_above_it_until_it_is_gone(emulator, kube, start_controller):
+    from dask_kubernetes.operator import make_cluster_spec
+
+    from dask_kubeflow.kube.namespace_status import from_configmap
+
+    cm = install_policy(kube, {"defaults": {"scaling": {"maximum": 8}}})
+    controller = start_controller()
+    make_profile(kube, "gil")
+    wait_for(lambda: converged(emulator, "gil"), "gil Ready", controller=controller)
+    wide = make_cluster_spec("wide", n_workers=5)  # a user's own cluster, within the tier of that moment
+    wide["metadata"]["namespace"] = "gil"
+    DaskCluster(wide, api=kube).create()
+
+    def exceeded() -> list[dict[str, str]]:
+        return from_configmap("gil", emulator.get("configmaps", "dask-kubeflow-status", "gil"))["exceeded"]
+
+    cm.patch({"data": {"policy.yaml": yaml.safe_dump({"defaults": {"scaling": {"maximum": 2}}})}})
+    wait_for(lambda: any(e["cluster"] == "wide" and e["limit"] == "scaling.maximum" for e in exceeded()),
+             "the status record to flag the user cluster above the lowered tier", controller=controller)
+    assert status_of(emulator, "gil")["phase"] == "Ready"  # the shared cluster itself follows the new tier
+    assert emulator.get("daskautoscalers", "dask-cluster", "gil")["spec"]["maximum"] == 2
+    assert "spec.worker.replicas is 5" in exceeded()[0]["message"]
+
+    DaskCluster.get("wide", namespace="gil", api=kube).delete()
+    wait_for(lambda: not exceeded(), "the record to clear once the cluster is gone", controller=controller)
+
+
 async def test_broken_policy_at_start_reconciles_nothing_until_fixed(emulator, kube, start_controller):
     cm = install_policy(kube, {"defaults": {"worker": {"threads": 0}}})
     make_profile(kube, "quinn")

@@ -164,7 +164,12 @@ async def test_profile_deleted_prunes_its_namespace_from_the_cache_without_askin
 
 
 
-async def test_the_webhooks_count_comes_from_the_cache_and_never_reconciles() -> None:
+async def _drain(controller: Controller) -> None:
+    while len(controller.queue):
+        controller.queue.done(await controller.queue.get())
+
+
+async def test_the_webhooks_count_comes_from_the_cache_and_only_users_objects_reconcile() -> None:
     from dask_kubeflow.admission import Counted, user_workers
     from dask_kubeflow.controller.watched import COUNTED_SOURCES
 
@@ -173,19 +178,70 @@ async def test_the_webhooks_count_comes_from_the_cache_and_never_reconciles() ->
     assert informer is not None
     _event(informer, NAMESPACES, "ADDED", NAMESPACE)
     _event(informer, PROFILES, "ADDED", PROFILE)
-    while len(controller.queue):
-        await controller.queue.get()
-        controller.queue.done("alice", failed=False)
+    await _drain(controller)
     assert controller.usage("alice") is None  # not listed yet: the webhook must not count from it
     informer.synced.set()
+    ours = {"metadata": {"name": "dask-cluster", "namespace": "alice",
+                         "labels": {"app.kubernetes.io/managed-by": "dask-kubeflow"}},
+            "spec": {"worker": {"replicas": 0, "spec": {"containers": [{"name": "w", "image": "i"}]}}}}
+    _event(informer, COUNTED_SOURCES["daskclusters"], "ADDED", ours)
+    assert len(controller.queue) == 0  # our own cluster's echo: no reason to look again
     mine = {"metadata": {"name": "mine", "namespace": "alice", "uid": "x", "annotations": {"big": "x" * 1000}},
             "spec": {"worker": {"replicas": 3, "spec": {"containers": [{"name": "w", "image": "i"}]}}}}
     _event(informer, COUNTED_SOURCES["daskclusters"], "ADDED", mine)
     _event(informer, COUNTED_SOURCES["daskautoscalers"], "ADDED",
            {"metadata": {"name": "mine", "namespace": "alice"}, "spec": {"cluster": "mine", "maximum": 5}})
-    assert len(controller.queue) == 0  # a user's cluster changing is no reason to reconcile the namespace
+    assert len(controller.queue) == 1  # a user's cluster: is the namespace still within its tier?
+    await _drain(controller)
+    _event(informer, COUNTED_SOURCES["daskclusters"], "MODIFIED", {**mine, "status": {"phase": "Running"}})
+    assert len(controller.queue) == 0  # its phase changed, nothing that is counted
     usage = controller.usage("alice")
-    assert usage is not None and usage.clusters == (Counted("alice", "mine", "mine", 3),)
+    assert usage is not None and Counted("alice", "mine", "mine", 3) in usage.clusters
     assert user_workers(usage, "dask-cluster") == {"mine": 5}
     _event(informer, COUNTED_SOURCES["daskclusters"], "DELETED", mine)
-    assert controller.usage("alice").clusters == ()
+    assert [c.name for c in controller.usage("alice").clusters] == ["dask-cluster"]
+    assert len(controller.queue) == 1
+
+
+async def test_a_namespace_update_that_changes_nothing_read_is_no_reconcile() -> None:
+    controller = _controller()
+    informer = controller.informer
+    assert informer is not None
+    _event(informer, PROFILES, "ADDED", PROFILE)
+    _event(informer, NAMESPACES, "ADDED", NAMESPACE)
+    await _drain(controller)
+    _event(informer, NAMESPACES, "MODIFIED", {**NAMESPACE, "status": {"phase": "Active"}})
+    assert len(controller.queue) == 0
+    _event(informer, NAMESPACES, "MODIFIED", {**NAMESPACE, "metadata": {"name": "alice", "labels": {"team": "x"}}})
+    assert len(controller.queue) == 1
+
+
+async def test_a_user_cluster_above_a_lowered_tier_is_in_the_status_record(fake: FakeApi,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from dask_kubeflow.controller.watched import COUNTED_SOURCES
+    from dask_kubeflow.kube.namespace_status import exceeded_lines, from_configmap
+    from dask_kubeflow.policy import parse_policy
+
+    written: list[dict[str, Any]] = []
+
+    async def create(api: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] == "ConfigMap":
+            written.append(obj)
+        return await FakeApi.create(fake, api, obj)
+
+    monkeypatch.setattr(apply, "create", create)
+    controller = _controller()
+    informer = controller.informer
+    assert informer is not None and controller.policy is not None
+    controller.policy.state.policy = parse_policy({"defaults": {"scaling": {"maximum": 2}}})
+    informer.synced.set()
+    _event(informer, NAMESPACES, "ADDED", NAMESPACE)
+    _event(informer, PROFILES, "ADDED", PROFILE)
+    wide = {"metadata": {"name": "wide", "namespace": "alice"},
+            "spec": {"worker": {"replicas": 5, "spec": {"containers": [{"name": "w", "image": "i"}]}}}}
+    _event(informer, COUNTED_SOURCES["daskclusters"], "ADDED", wide)
+    assert await controller.process("alice") == DONE
+    record = from_configmap("alice", written[-1])
+    assert record["phase"] == "Ready"  # the shared cluster is fine; the user's is listed
+    assert {(e["cluster"], e["limit"]) for e in record["exceeded"]} >= {("wide", "scaling.maximum")}
+    assert any("spec.worker.replicas is 5" in line and "allows 2" in line for line in exceeded_lines(record))

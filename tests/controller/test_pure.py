@@ -150,3 +150,32 @@ def test_echo_of_our_write_is_recognised_and_then_the_index_is_trusted() -> None
     state.wrote(body)
     assert state.is_echo(body)
     assert state.view("n", []) == {}  # deleted after the echo: gone, not "not yet arrived"
+
+
+def test_the_status_record_carries_clusters_above_the_tier_and_status_and_doctor_show_them() -> None:
+    from dataclasses import replace
+
+    from dask_kubeflow.cli.cluster_cmd import status_rows
+    from dask_kubeflow.client.doctor import doctor_checks
+    from dask_kubeflow.kube.namespace_status import from_configmap, status_body, status_data, unchanged
+    from tests.cli.test_status_doctor import ALL_ALLOWED, POD_ENV, by_name, healthy_probe, healthy_snapshot
+
+    over = [{"cluster": "wide", "limit": "scaling.maximum",
+             "message": "DaskCluster 'wide': spec.worker.replicas is 5, and tier 'default' now allows 2 workers"}]
+    common = dict(phase="Ready", tier="default", message="m", last_error="", objects=[], contributors=(), policy="p")
+    plain = status_data(**common)
+    assert "exceeded" not in plain  # an older record without the key reads as unchanged
+    assert unchanged(status_body("alice", plain, "t"), plain)
+    data = status_data(**common, exceeded=over)
+    assert not unchanged(status_body("alice", plain, "t"), data)  # listing one is a write; so is clearing it
+    record = from_configmap("alice", status_body("alice", data, "t"))
+    assert record["exceeded"] == over and from_configmap("alice", None)["exceeded"] == []
+
+    rows = dict(status_rows(POD_ENV, healthy_snapshot(), healthy_probe(), record))
+    assert "spec.worker.replicas is 5" in rows["above the tier"]
+    checks = by_name(doctor_checks(POD_ENV, replace(healthy_snapshot(), controller=record), ALL_ALLOWED,
+                                   healthy_probe()))
+    check = checks["clusters within the tier?"]
+    assert check.ok is False and "wide" in check.detail
+    assert "clusters within the tier?" not in by_name(doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED,
+                                                                    healthy_probe()))

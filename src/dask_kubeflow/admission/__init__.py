@@ -11,15 +11,17 @@ handlers that serve them are ``controller/webhooks.py``; docs/admission.md expla
 - ``podsecurity``: privileged, capabilities, host namespaces, hostPath, ServiceAccount, images;
 - ``protect``: the managed cluster, its autoscaler and worker groups belong to the platform;
 - ``usage``: user clusters and their workers against ``userClusters``;
+- ``exceeded``: user clusters left above a lowered tier (the controller's status record);
 - ``decide``: ``validate``, ``mutate``, ``needs_usage``.
 """
 
 from __future__ import annotations
 
 from .decide import is_dask_request, mutate, needs_usage, validate
+from .exceeded import Exceedance, exceedances
 from .objects import DASK_RESOURCES
 from .review import ALLOW, Caller, Request, Trust, Verdict, deny
 from .usage import Counted, Usage, counted, user_workers
 
-__all__ = ["ALLOW", "Caller", "Counted", "counted", "DASK_RESOURCES", "Request", "Trust", "Usage", "Verdict", "deny",
+__all__ = ["ALLOW", "Caller", "Counted", "counted", "DASK_RESOURCES", "Exceedance", "exceedances", "Request", "Trust", "Usage", "Verdict", "deny",
            "is_dask_request", "mutate", "needs_usage", "user_workers", "validate"]

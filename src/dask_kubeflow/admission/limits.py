@@ -18,7 +18,12 @@ from ..quantity import QuantityError, parse_quantity
 from ..render.pods import GPU_RESOURCE, container_resources
 from .objects import PodSpecAt, dig
 
-__all__ = ["CONTAINER_LISTS", "fill_pod", "pod_limit_problems", "replicas_problem", "tier_resources"]
+__all__ = ["CONTAINER_LISTS", "Ask", "fill_pod", "over_limit", "pod_asks", "pod_limit_problems", "replicas_problem",
+           "tier_bounds", "tier_resources"]
+
+# One request or limit a stored object asks for: (where, role, side, resource, value), e.g.
+# ("spec.worker.spec.containers[0].resources.requests.cpu", "worker", "requests", "cpu", "4").
+Ask = tuple[str, str, str, str, str]
 
 CONTAINER_LISTS = ("initContainers", "containers")
 _CHECKED = ("cpu", "memory", GPU_RESOURCE)
@@ -59,6 +64,12 @@ def _too_much(value: Any, allowed: str | None) -> bool | None:
     return asked > parse_quantity(allowed) if allowed is not None else asked > 0
 
 
+def over_limit(value: Any, allowed: str | None) -> bool | None:
+    """True if ``value`` is above ``allowed`` (None: no amount is allowed), False if within, None if
+    ``value`` is no quantity."""
+    return _too_much(value, allowed)
+
+
 def _value_problem(where: str, value: Any, allowed: str | None, tier: str) -> str | None:
     over = _too_much(value, allowed)
     if over is None:
@@ -90,6 +101,20 @@ def pod_limit_problems(obj: Mapping[str, Any], at: PodSpecAt, shape: ClusterShap
                     if problem:
                         problems.append(problem)
     return problems
+
+
+def pod_asks(obj: Mapping[str, Any], at: PodSpecAt) -> list[Ask]:
+    """Every checked request and limit of the pod's containers, as ``Ask`` (the little the
+    controller's cache keeps of a user's cluster, to tell when a lowered tier leaves it above)."""
+    asks: list[Ask] = []
+    for key, index, container in _containers(dig(obj, at.path)):
+        resources = container.get("resources") or {}
+        for side in ("requests", "limits"):
+            for name, value in (resources.get(side) or {}).items():
+                if name in _CHECKED:
+                    asks.append((f"{at.where}.{key}[{index}].resources.{side}.{name}", at.role, side, name,
+                                 str(value)))
+    return asks
 
 
 def _filled(resources: Mapping[str, Any] | None, tier: dict[str, dict[str, str]]) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from typing import Any
 
 from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, default_worker_group
 from ..policy import ClusterShape
-from .objects import dig, replicas_path
+from .limits import Ask, pod_asks
+from .objects import dig, pod_specs, replicas_path
 from .review import Request
 
 __all__ = ["Counted", "Usage", "counted", "usage_problem", "user_workers", "with_request"]
@@ -45,6 +46,7 @@ class Counted:
     count: int
     deleting: bool = False
     managed: bool = False  # labelled as ours (the platform's shared cluster and its objects)
+    asks: tuple[Ask, ...] = ()  # a user object's requests and limits (``admission.exceeded``); ours: none
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -61,10 +63,14 @@ def counted(resource: str, obj: Mapping[str, Any]) -> Counted:
     cluster = name if resource == "daskclusters" else sys.intern(str(dig(obj, ("spec", "cluster")) or ""))
     labels = dig(obj, ("metadata", "labels")) or {}
     namespace = sys.intern(str(dig(obj, ("metadata", "namespace")) or ""))
+    managed = labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+    # Ours are rendered from the tier and re-rendered when it changes: only users' are kept.
+    asks = () if managed else tuple(tuple(sys.intern(v) for v in ask)  # type: ignore[misc]
+                                    for at in pod_specs(resource, obj) for ask in pod_asks(obj, at))
     return Counted(namespace=namespace, name=name, cluster=cluster,
                    count=_int(dig(obj, replicas_path(resource) or ())),
                    deleting=bool(dig(obj, ("metadata", "deletionTimestamp"))),
-                   managed=labels.get(MANAGED_BY_LABEL) == MANAGED_BY)
+                   managed=managed, asks=asks)
 
 
 def _as_counted(resource: str, items: tuple[Any, ...]) -> tuple[Counted, ...]:

@@ -18,6 +18,7 @@ from ..client.refusals import refusal_lines
 from ..client.snapshot import ClusterSnapshot, ProbeResult
 from ..kube.errors import KubeError
 from ..kube.names import DASHBOARD_PREFIX_ANNOTATION, TIER_LABEL, scheduler_address
+from ..kube.namespace_status import exceeded_lines
 from ..kube.usage_record import UsageRecord, budget_line, budget_summary
 from .app import app, console, err_console, fail
 
@@ -97,6 +98,7 @@ def _controller_rows(managed: dict[str, Any] | None) -> list[tuple[str, str]]:
         rows.append(("lifecycle", f"{managed['lifecycle']}: {managed.get('lifecycleMessage') or '-'}"))
     if managed.get("lastError"):
         rows.append(("last error", managed["lastError"]))
+    rows += [("above the tier", line) for line in exceeded_lines(managed)]  # clusters a lowered tier left over
     return rows
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..kube.names import ENV_NAMESPACE, SCHEDULER_PORT
+from ..kube.namespace_status import exceeded_lines
 from ..kube.usage_record import EXCEEDED, budget_line, budget_notice
 from .lifecycle_state import WAKE_DOORS, Hibernation, hibernation
 from .diagnose import explain_pods, pod_is_ready, scheduler_owners, worker_owners
@@ -273,6 +274,10 @@ def doctor_checks(
         checks += result.checks
         if not result.go_on:
             break
+    over = exceeded_lines(snap.controller) if snap is not None else []
+    if over:  # the controller's record: clusters of users left above a tier the admin lowered
+        checks.append(Check("clusters within the tier?", False, "\n".join(over),
+                            "each line names the cluster, the limit and what to do"))
     lines = refusal_lines(snap.events) if snap is not None else []
     if lines:  # the tier's admission webhook refused writes here recently (its Events)
         checks.append(Check("refused by the tier?", False, "\n".join(lines),

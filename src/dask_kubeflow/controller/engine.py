@@ -35,11 +35,16 @@ from .watched import (ALL_SOURCES, CONTRIBUTORS, COUNTED_SOURCES, MANAGED_SOURCE
                       QUOTAS)
 from ..admission import Usage
 from .workqueue import WorkQueue
+from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL
 from ..kube.resources import ObjectRef
 
 __all__ = ["Controller"]
 
 _COUNTED = frozenset(COUNTED_SOURCES.values())
+
+
+def _ours(obj: dict[str, Any]) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
 
 log = logging.getLogger("dask_kubeflow.controller")
 
@@ -135,8 +140,10 @@ class Controller:
             metrics.QUEUE_DEPTH.set(len(self.queue))
 
     def _changed(self, source: Source, namespace: str, obj: dict[str, Any] | None) -> None:
-        if source in _COUNTED:
-            return  # kept for the admission webhook's count only
+        if source in _COUNTED:  # kept for the webhook's count; a user's cluster also for the status record
+            if (obj is None or not _ours(obj)) and self.has_profile(namespace):
+                self.enqueue(namespace)  # added, scaled or deleted: is it still within the tier?
+            return
         if source in ACTIVITY_SOURCES or (source in MANAGED_SOURCES and source.cls.kind == "DaskCluster"):
             if self.hibernation is not None and self.informer is not None and self.informer.synced.is_set():
                 self.hibernation.nudge(namespace)  # pods, notebooks, DaskJobs, the DaskCluster's annotations
@@ -193,6 +200,7 @@ class Controller:
             contributors=tuple(sorted(set(self.informer.items(CONTRIBUTORS, namespace)))),
             quotas=tuple(self.informer.items(QUOTAS, namespace)),
             max_workers=self.accounting.clamp(namespace) if self.accounting else None,
+            dask=self.usage(namespace),
         )
 
     def usage(self, namespace: str) -> Usage | None:

@@ -57,12 +57,15 @@ def _namespace_of(obj: dict[str, Any]) -> str:
 @dataclass(frozen=True, eq=False)
 class Source:
     """One kind to follow (``cls``: its kr8s class). ``extract`` keeps what the reconcile needs
-    (None: not kept); ``key`` is the namespace the object concerns (a Namespace or Profile: itself)."""
+    (None: not kept); ``key`` is the namespace the object concerns (a Namespace or Profile: itself).
+    ``quiet_if_same``: an update whose extract equals the one kept is not passed on (a Namespace's
+    status or a user cluster's phase changed, nothing the reconcile reads): no reconcile for it."""
 
     cls: type[APIObject]
     label_selector: str = ""
     extract: Callable[[dict[str, Any]], Any] = field(default=lambda obj: obj)
     key: Callable[[dict[str, Any]], str] = field(default=_namespace_of)
+    quiet_if_same: bool = False
 
     @property
     def name(self) -> str:
@@ -187,5 +190,8 @@ class Informer:
             if existed:
                 self.on_change(source, namespace, None)
         else:
+            before = by_name.get(name)
             by_name[name] = kept
+            if source.quiet_if_same and before is not None and before == kept:
+                return
             self.on_change(source, namespace, obj)

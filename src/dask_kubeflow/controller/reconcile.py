@@ -14,6 +14,7 @@ from typing import Any
 
 from kr8s.asyncio import Api
 
+from ..admission import Exceedance, Usage, exceedances
 from ..kube.errors import KubeError
 from ..kube.names import MANAGED_BY, MANAGED_BY_LABEL, OPT_OUT_LABEL, STATUS_CONFIGMAP
 from ..kube.resources import RENDERED_KINDS, ObjectRef, ref_of
@@ -41,6 +42,7 @@ class NamespaceInputs:
     contributors: tuple[str, ...] = ()
     quotas: tuple[Quota, ...] = ()
     max_workers: int | None = None  # the autoscaler maximum while the budget is spent (usage.py)
+    dask: Usage | None = None  # the namespace's Dask objects as the webhook counts them (users' too)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Plan:
     message: str = ""
     facts: NamespaceFacts | None = None
     problem: str = ""  # reported as an error; the objects are applied anyway (nothing is torn down)
+    exceeded: tuple[Exceedance, ...] = ()  # user clusters above the tier (a lowered policy)
 
 
 def plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = None) -> Plan:
@@ -70,15 +73,17 @@ def plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = No
         return Plan([], "OptedOut", facts=facts, message=(
             f"namespace label {OPT_OUT_LABEL}=true: no managed Dask cluster here; "
             f"remove the label to get it back"))
-    shape = clamp_workers(resolve(policy, facts), inputs.max_workers)
+    tier = resolve(policy, facts)
+    shape = clamp_workers(tier, inputs.max_workers)
     desired = render_namespace(facts, shape, platform)  # platform: where the install runs (settings)
     if not desired:
         return Plan([], "Disabled", tier=shape.tier, facts=facts, message=(
             f"tier {shape.tier!r} has enabled: false in the policy; no managed Dask cluster here"))
     names = ", ".join(str(ref_of(o)) for o in desired)
     problem = quota_problem(shape, inputs.quotas, inputs.profile.name) or ""
+    exceeded = exceedances(tier, inputs.dask) if inputs.dask is not None else ()  # the tier's limits, unclamped
     return Plan(desired, "Ready", tier=shape.tier, facts=facts, message=f"tier {shape.tier!r}: {names}",
-                problem=problem)
+                problem=problem, exceeded=exceeded)
 
 
 def safe_plan(inputs: NamespaceInputs, policy: Policy, platform: Platform | None = None) -> Plan:

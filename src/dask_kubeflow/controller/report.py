@@ -98,6 +98,7 @@ class Reporter:
             objects=[str(ref_of(o)) for o in report.plan.desired],
             contributors=report.inputs.contributors,
             policy=self.policy_version(),
+            exceeded=[e.as_dict() for e in report.plan.exceeded],
         )
         try:
             written = await write_status(self.api, report.namespace, data, status_live)
@@ -106,6 +107,10 @@ class Reporter:
             return False
         if written is not None:
             self.live_state.wrote(written)
+            if report.plan.exceeded:  # shown to users by status/doctor; said here for the admin
+                log.warning("namespace %s: %d user cluster limit(s) above tier %r: %s", report.namespace,
+                            len(report.plan.exceeded), report.plan.tier,
+                            "; ".join(f"{e.cluster}: {e.limit}" for e in report.plan.exceeded))
         return True
 
     async def _post_event(self, report: Report, last_error: str) -> None:

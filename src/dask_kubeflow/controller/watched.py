@@ -62,14 +62,16 @@ def _sample_objects() -> bytes:
 PACKER = Packer(_sample_objects())
 MANAGED_SOURCES = [Source(MANAGED_CLASSES[kind], label_selector=_selector(kind), extract=PACKER.pack)
                    for kind in MANAGED_KINDS]
-PROFILES = Source(Profile, extract=profile_facts, key=_own_name)
-NAMESPACES = Source(Namespace, extract=_namespace_meta, key=_own_name)
-CONTRIBUTORS = Source(RoleBinding, extract=_contributor)
-QUOTAS = Source(ResourceQuota, extract=_quota)
+PROFILES = Source(Profile, extract=profile_facts, key=_own_name, quiet_if_same=True)
+NAMESPACES = Source(Namespace, extract=_namespace_meta, key=_own_name, quiet_if_same=True)
+CONTRIBUTORS = Source(RoleBinding, extract=_contributor, quiet_if_same=True)
+QUOTAS = Source(ResourceQuota, extract=_quota, quiet_if_same=True)
 # What the admission webhook counts against userClusters: every DaskCluster, DaskWorkerGroup and
-# DaskAutoscaler (users' too, not only ours), each kept as one small ``admission.Counted``. Their
-# changes never reconcile a namespace (the engine only keeps them for the webhook).
-COUNTED_SOURCES = {resource: Source(cls, extract=lambda obj, resource=resource: counted(resource, obj))
+# DaskAutoscaler (users' too, not only ours), each kept as one small ``admission.Counted``. A change
+# of a user's one reconciles its namespace (the status record lists clusters above the tier:
+# ``admission.exceeded``); of ours, never (the engine keeps them for the webhook only).
+COUNTED_SOURCES = {resource: Source(cls, extract=lambda obj, resource=resource: counted(resource, obj),
+                                    quiet_if_same=True)
                    for resource, cls in (("daskclusters", DaskCluster), ("daskworkergroups", DaskWorkerGroup),
                                          ("daskautoscalers", DaskAutoscaler))}
 ALL_SOURCES = [*MANAGED_SOURCES, PROFILES, NAMESPACES, CONTRIBUTORS, QUOTAS, *COUNTED_SOURCES.values()]

@@ -7,19 +7,24 @@ sides use this module, so the format is defined once and readers need not import
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .names import COMPONENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, STATUS_CONFIGMAP
 
-__all__ = ["FIELDS", "status_data", "status_body", "unchanged", "from_configmap"]
+__all__ = ["FIELDS", "status_data", "status_body", "unchanged", "from_configmap", "exceeded_lines"]
 
 # What the record says; a write happens only when one of these changes.
-FIELDS = ("phase", "tier", "message", "lastError", "objects", "contributors", "policy")
+FIELDS = ("phase", "tier", "message", "lastError", "objects", "contributors", "policy", "exceeded")
 
 
 def status_data(*, phase: str, tier: str, message: str, last_error: str, objects: list[str],
-                contributors: tuple[str, ...], policy: str) -> dict[str, str]:
-    return {
+                contributors: tuple[str, ...], policy: str,
+                exceeded: Sequence[Mapping[str, str]] = ()) -> dict[str, str]:
+    """``exceeded``: user clusters above the tier (``admission.Exceedance.as_dict``: cluster, limit,
+    message), kept as a JSON list; absent when there are none (so older records read as unchanged)."""
+    data = {
         "phase": phase,
         "tier": tier,
         "message": message,
@@ -28,6 +33,22 @@ def status_data(*, phase: str, tier: str, message: str, last_error: str, objects
         "contributors": ",".join(contributors),
         "policy": policy,
     }
+    if exceeded:
+        data["exceeded"] = json.dumps([dict(e) for e in exceeded], separators=(",", ":"))
+    return data
+
+
+def _exceeded(text: str) -> list[dict[str, str]]:
+    try:
+        items = json.loads(text) if text else []
+    except ValueError:
+        return [{"cluster": "?", "limit": "?", "message": text}]  # written by hand: show it as it is
+    return [{k: str(i.get(k, "")) for k in ("cluster", "limit", "message")} for i in items if isinstance(i, dict)]
+
+
+def exceeded_lines(record: Mapping[str, Any] | None) -> list[str]:
+    """One line per user cluster above the tier, for ``status`` and ``doctor`` (none: no lines)."""
+    return [str(e.get("message") or "") for e in (record or {}).get("exceeded") or ()]
 
 
 def status_body(namespace: str, data: dict[str, str], now: str) -> dict[str, Any]:
@@ -54,7 +75,7 @@ def from_configmap(namespace: str, body: dict[str, Any] | None) -> dict[str, Any
     if body is None:
         return {
             "namespace": namespace, "managed": False, "phase": "NotManaged", "tier": "", "lastError": "",
-            "lastTransitionTime": "", "objects": [], "contributors": [], "policy": "",
+            "lastTransitionTime": "", "objects": [], "contributors": [], "policy": "", "exceeded": [],
             "message": (f"no {STATUS_CONFIGMAP} ConfigMap in namespace {namespace}: it has no Kubeflow Profile, "
                         f"or the dask-kubeflow controller is not running (check its Deployment in the "
                         f"namespace dask-kubeflow is installed in)"),
@@ -72,6 +93,8 @@ def from_configmap(namespace: str, body: dict[str, Any] | None) -> dict[str, Any
         "objects": [o for o in data.get("objects", "").split(",") if o],
         "contributors": [c for c in data.get("contributors", "").split(",") if c],
         "policy": data.get("policy", ""),
+        # User clusters above the tier (a lowered policy): [{cluster, limit, message}] (admission/exceeded.py).
+        "exceeded": _exceeded(data.get("exceeded", "")),
         # Hibernation (controller/hibernation.py): Hibernated | Waking | Awake, absent until a first hibernation.
         "lifecycle": data.get("lifecycle", ""),
         "lifecycleMessage": data.get("lifecycleMessage", ""),
