@@ -4,7 +4,8 @@ dask-kubernetes operator + cluster DNS in the test process, as pytest fixtures.
 Fixtures (module scope: one stack per test module; tests keep apart by using their own namespaces,
 made with `k8s.namespace(prefix)`):
 
-- `pod_runner`  -- a running `PodRunner` on the session's emulator server. Its teardown stops every
+- `pod_runner`  -- a running `PodRunner` on the session's emulator server, reset first (whatever an
+                   earlier module left is gone before any pod or operator starts). Its teardown stops every
                    pod process, fails if any process it ever started is still alive, and resets the
                    emulator so the next module starts from an empty cluster. It enforces
                    NetworkPolicy, unless the test module sets `ENFORCE_NETWORK_POLICY = False` (a module
@@ -139,6 +140,10 @@ def enforces_network_policy(module: Any) -> bool:
 def pod_runner(
     request: pytest.FixtureRequest, emulator_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PodRunner]:
+    # Start from an empty cluster: tests on the plain `emulator` fixture reset it when they start, not
+    # when they end, so a module run before this one (in any order: under xdist it is not the files')
+    # may have left DaskClusters behind that this stack's operator and runner would turn into pods.
+    emulator_server.reset()
     runner = PodRunner(
         emulator_server.kubeconfig, tmp_path_factory.mktemp("pod-runner"),
         enforce_network_policy=enforces_network_policy(request.module),
