@@ -40,7 +40,7 @@ from ..kube.resources import DaskAutoscaler, DaskCluster, DaskWorkerGroup
 from ..policy import ClusterShape, NamespaceFacts, resolve
 from .events import post_event
 
-__all__ = ["CertReloadingServer", "namespace_usage", "register_webhooks", "trust_from_env", "MUTATE_ID",
+__all__ = ["CertReloadingServer", "namespace_usage", "refusals_are_not_errors", "register_webhooks", "trust_from_env", "MUTATE_ID",
            "VALIDATE_ID", "ENV_WEBHOOK_CERT_DIR", "ENV_WEBHOOK_PORT", "ENV_WEBHOOK_ADDRESS",
            "ENV_WEBHOOK_CERT_CHECK_SECONDS"]
 
@@ -80,6 +80,7 @@ def _shape(memo: Any, namespace: str) -> ClusterShape:
     policy = controller.policy.policy if controller.policy is not None else None
     informer = controller.informer
     if policy is None or informer is None or not informer.synced.is_set():
+        log.warning("refused a Dask object in namespace %s: the policy and namespaces are not read yet", namespace)
         raise kopf.AdmissionError("dask-kubeflow's controller is starting and has not read the policy or the "
                                   "namespaces yet, so it cannot check this against your tier; retry in a minute "
                                   "(if it persists: kubectl logs deploy/dask-kubeflow-controller)", code=503)
@@ -102,6 +103,8 @@ async def namespace_usage(api: kr8s.asyncio.Api, namespace: str) -> Usage:
         clusters, groups, autoscalers = await asyncio.wait_for(asyncio.gather(
             *(_items(api, cls, namespace) for cls in (DaskCluster, DaskWorkerGroup, DaskAutoscaler))), USAGE_TIMEOUT)
     except Exception as err:  # kr8s/httpx errors: cannot count, so cannot allow more
+        log.warning("refused a Dask object in namespace %s: cannot list its Dask objects to count them (%s)",
+                    namespace, err)
         raise kopf.AdmissionError(f"cannot count the Dask clusters of namespace {namespace!r} to check them "
                                   f"against your tier ({err}); retry in a moment", code=503) from err
     return Usage(clusters, groups, autoscalers)
@@ -179,6 +182,8 @@ def _handlers(trust: Trust, delegates: frozenset[str] = frozenset()) -> tuple[An
         verdict = mutate(request, _shape(memo, request.namespace),
                          getattr(getattr(memo.controller, "settings", None), "platform", None), delegates)
         if not verdict.allowed:
+            log.info("refused %s %s %s/%s for %s: %s", request.operation, request.kind, request.namespace,
+                     request.name, request.caller.username, verdict.message)
             raise kopf.AdmissionError(verdict.message, code=verdict.code)
         if verdict.patched is not None:
             spec, meta = verdict.patched.get("spec"), verdict.patched.get("metadata") or {}
@@ -204,6 +209,7 @@ def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] |
     install = env.get(ENV_INSTALL_NAMESPACE) or INSTALL_NAMESPACE  # the gateway creates for the user it checked
     gateway = frozenset({f"system:serviceaccount:{install}:{GATEWAY_SERVICE}"})
     validate_dask, mutate_dask = _handlers(trust_from_env(env), gateway)
+    logging.getLogger("kopf.objects").addFilter(refusals_are_not_errors)
     common: dict[str, Any] = dict(subresource="*", registry=registry, side_effects=False)
     kopf.on.mutate(_is_dask, id=MUTATE_ID, operations=["CREATE"], **common)(mutate_dask)
     kopf.on.validate(_is_dask, id=VALIDATE_ID, operations=_OPERATIONS, **common)(validate_dask)
@@ -217,6 +223,17 @@ def register_webhooks(registry: kopf.OperatorRegistry, environ: dict[str, str] |
                  MUTATE_ID, VALIDATE_ID, cert_dir)
 
     return True
+
+
+def refusals_are_not_errors(record: logging.LogRecord) -> bool:
+    """Drop kopf's "Webhook 'validate-dask' failed permanently: <why>" ERROR line, one per refusal.
+
+    A request the tier refuses is the user's mistake, not the controller's: the handlers above log
+    each refusal themselves (INFO, with who and what; WARNING when the controller cannot decide).
+    """
+    message = record.getMessage()
+    return not (message.startswith("Webhook ") and " failed permanently: " in message
+                and any(f"'{handler}'" in message for handler in (MUTATE_ID, VALIDATE_ID)))
 
 
 # -- the HTTPS server ------------------------------------------------------------------------------
