@@ -156,3 +156,26 @@ def test_the_clusters_page_shows_a_hibernated_cluster_with_its_usage():
     assert "b.className = \"wake\"" in html and "/wake`" in html
     waking = cluster_rows("alice", [cluster()], [], {}, [], [], {"lifecycle": "Waking"})[0]
     assert waking.phase.startswith("Waking: ") and waking.lifecycle == WAKING
+
+
+def test_the_clusters_page_shows_clusters_left_above_a_lowered_tier():
+    from dask_kubeflow.admission.exceeded import Exceedance
+    from dask_kubeflow.kube.namespace_status import status_data
+
+    big = Exceedance("big", "scaling.maximum", "cluster 'big' may run 5 workers; tier 'default' now allows 2")
+    many = Exceedance("*", "userClusters.maximum", "2 user clusters; tier 'default' now allows 1")
+    status = status_data(phase="Ready", tier="default", message="", last_error="", objects=[], contributors=(),
+                         policy="", exceeded=[big.as_dict(), many.as_dict()])
+    rows = cluster_rows("alice", [cluster(managed=False) | {"metadata": {"name": "big", "namespace": "alice"}},
+                                  cluster()], [], {}, [], [], status)
+    by_name = {r.name: r for r in rows}
+    assert by_name["big"].above_tier == (big.message,)
+    assert by_name["dask-cluster"].above_tier == ()
+    state = page_state("alice", rows, {}, [], may_create=True, may_delete=True, status=status)
+    assert state["aboveTier"] == [many.message]
+    assert {c["name"]: c["aboveTier"] for c in state["clusters"]} == {"big": [big.message], "dask-cluster": []}
+    html = render_clusters_page("alice", "alice@example.com", rows)
+    assert 'id="above-tier"' in html and "Above the tier: " in html
+    nothing = cluster_rows("alice", [cluster()], [], {}, [], [], None)
+    assert nothing[0].above_tier == () and page_state("alice", nothing, {}, [], may_create=False,
+                                                      may_delete=False)["aboveTier"] == []

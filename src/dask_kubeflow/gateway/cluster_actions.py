@@ -172,7 +172,7 @@ async def list_endpoint(request: web.Request) -> web.Response:
     rows = cluster_rows(namespace, clusters, autoscalers, stats, pods, events, status)
     return _json(page_state(namespace, rows, tier_choices(clusters, autoscalers), events or [],
                             may_create=may_create, may_delete=may_delete, may_wake=may_wake,
-                            usage=namespace_totals(namespace, usage)))
+                            usage=namespace_totals(namespace, usage), status=status))
 
 
 def _refusal(err: KubeError) -> web.Response:

@@ -9,7 +9,7 @@ webhook's Events (reason ``TIER_REFUSED_REASON``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dask.utils import format_bytes
@@ -21,6 +21,7 @@ from ..client.refusals import refusals
 from ..kube.names import (MANAGED_BY, MANAGED_BY_LABEL, OPERATOR_CLUSTER_LABEL, OPERATOR_COMPONENT_LABEL,
                           DASHBOARD_ROOT, gateway_prefix)
 from ..render.user_cluster import is_user_cluster, owner_of
+from ..kube.namespace_status import from_configmap
 from .pages import render
 from .upstream import served_behind_gateway
 from .waking import AWAKE, HIBERNATED, WAKING, lifecycle_of
@@ -53,6 +54,7 @@ class ClusterRow:
     user_cluster: bool = False
     refusal: str | None = None
     lifecycle: str = AWAKE
+    above_tier: tuple[str, ...] = ()  # the controller's record: this cluster is above a lowered tier
 
     @property
     def snippet(self) -> str:
@@ -64,7 +66,8 @@ class ClusterRow:
                 "userCluster": self.user_cluster, "workersNow": self.workers_now, "workersMin": self.workers_min,
                 "workersMax": self.workers_max, "cores": self.cores, "memory": self.memory,
                 "tasksInFlight": self.tasks_in_flight, "dashboardUrl": self.dashboard_url, "note": self.note,
-                "refusal": self.refusal, "snippet": self.snippet, "lifecycle": self.lifecycle}
+                "refusal": self.refusal, "snippet": self.snippet, "lifecycle": self.lifecycle,
+                "aboveTier": list(self.above_tier)}
 
 
 def _label(obj: Mapping[str, Any], key: str) -> str | None:
@@ -167,11 +170,20 @@ def cluster_rows(
 ) -> list[ClusterRow]:
     """Managed clusters first, then the rest, each group by name (``status``: the controller's
     status record, which says whether the managed cluster is waking)."""
+    above = above_tier(namespace, status)
     rows = [
-        cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"]), pods, events, lifecycle_of(c, status))
+        replace(cluster_row(namespace, c, autoscalers, stats.get(c["metadata"]["name"]), pods, events,
+                            lifecycle_of(c, status)),
+                above_tier=tuple(e["message"] for e in above if e["cluster"] == c["metadata"]["name"]))
         for c in clusters
     ]
     return sorted(rows, key=lambda row: (not row.managed, row.name))
+
+
+def above_tier(namespace: str, status: Mapping[str, str] | None) -> list[dict[str, str]]:
+    """What the controller's status record lists above the tier (after an admin lowered it): per cluster,
+    or ``cluster: "*"`` for the namespace's clusters together (too many, too many workers in all)."""
+    return from_configmap(namespace, {"data": dict(status)})["exceeded"] if status else []
 
 
 def _fractions(limit: str | None, unit: str) -> list[str]:
@@ -219,11 +231,14 @@ def usage_lines(totals: Mapping[str, Any] | None) -> list[dict[str, str]]:
 
 def page_state(namespace: str, rows: Sequence[ClusterRow], choices: Mapping[str, Any],
                events: Sequence[Mapping[str, Any]], *, may_create: bool, may_delete: bool,
-               may_wake: bool = False, usage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               may_wake: bool = False, usage: Mapping[str, Any] | None = None,
+               status: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The JSON the page polls."""
+    together = [e["message"] for e in above_tier(namespace, status) if e["cluster"] == "*"]
     return {"namespace": namespace, "clusters": [r.as_json() for r in rows], "choices": dict(choices),
             "refusals": refusals(events), "mayCreate": may_create, "mayDelete": may_delete, "mayWake": may_wake,
-            "usage": dict(usage) if usage is not None else None, "usageLines": usage_lines(usage)}
+            "usage": dict(usage) if usage is not None else None, "usageLines": usage_lines(usage),
+            "aboveTier": together}
 
 
 def render_clusters_page(namespace: str, user: str, rows: Sequence[ClusterRow],
