@@ -28,7 +28,9 @@ def _corpus(client: Client, corpus: str | None, documents: int, shards: int, see
             paths = expand_corpus(corpus)
         except FileNotFoundError as err:
             raise fail(str(err)) from None
-        console.print(f"Corpus: {describe_files(paths)} matching {corpus} (read as UTF-8 on the workers)")
+        # soft_wrap: a long glob stays one line (copyable), not cut at the terminal's width
+        console.print(f"Corpus: {describe_files(paths)} matching {corpus} (read as UTF-8 on the workers)",
+                      soft_wrap=True)
         return paths
     per_shard = max(1, documents // shards)
     if isinstance(client.cluster, LocalCluster):
