@@ -113,6 +113,14 @@ async def _phase(gateway: Gateway, namespace: str, cluster: dict[str, Any], erro
     return observed_phase(namespace, cluster, pods, events)
 
 
+async def _named_cluster(gateway: Gateway, namespace: str, name: str) -> dict[str, Any] | None:
+    """The DaskCluster the URL names (None: no such cluster, or not a name a cluster can have)."""
+    if not is_dns_label(name):
+        return None
+    return await gateway.gatekeeper.ask(gateway.directory.get_cluster(namespace, name),
+                                        f"look up DaskCluster {name} in {namespace}")
+
+
 async def readiness_endpoint(request: web.Request) -> web.Response:
     checked = await allowed(request, None)
     if isinstance(checked, web.Response):
@@ -120,8 +128,7 @@ async def readiness_endpoint(request: web.Request) -> web.Response:
     gateway, user, namespace = checked
     shared, name = request.app[SHARED], request.match_info["name"]
     try:
-        cluster = await gateway.gatekeeper.ask(gateway.directory.get_cluster(namespace, name),
-                                               f"look up DaskCluster {name} in {namespace}") if is_dns_label(name) else None
+        cluster = await _named_cluster(gateway, namespace, name)
         if cluster is None:
             return _json({"error": f"namespace {namespace} has no Dask cluster {name}"}, 404)
         lifecycle = lifecycle_of(cluster, await read_status(gateway, namespace, shared.errors))
@@ -139,8 +146,7 @@ async def wake_endpoint(request: web.Request) -> web.Response:
     gateway, user, namespace = checked
     shared, name = request.app[SHARED], request.match_info["name"]
     try:
-        cluster = await gateway.gatekeeper.ask(gateway.directory.get_cluster(namespace, name),
-                                               f"look up DaskCluster {name} in {namespace}") if is_dns_label(name) else None
+        cluster = await _named_cluster(gateway, namespace, name)
         if cluster is None:
             return _json({"error": f"namespace {namespace} has no Dask cluster {name}"}, 404)
         if not is_hibernated(cluster):
