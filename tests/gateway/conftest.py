@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dask_kubeflow.gateway import GatewayConfig, make_app
-from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
+from dask_kubeflow.gateway import GatewayConfig
 from dask_kubeflow.kube.kinds import DASK_GROUP
 
 from .dask_processes import LocalDask, free_port, start_local_dask
+from .serving import serve
 
 NAMESPACE = "alice"
 CLUSTER = "dask-cluster"
@@ -131,13 +130,7 @@ async def start_gateway(emulator, local_dask) -> AsyncIterator[Callable[..., Awa
         return nowhere
 
     async def start(**settings: Any) -> RunningGateway:
-        app = make_app(GatewayConfig(**settings), kubeconfig=str(emulator.kubeconfig), resolver=resolver)
-        runner = web.AppRunner(app, access_log=logging.getLogger(ACCESS_LOGGER), access_log_class=JsonAccessLogger)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        app, port = await serve(GatewayConfig(**settings), str(emulator.kubeconfig), resolver, runners)
         return RunningGateway(f"http://127.0.0.1:{port}", app)
 
     yield start

@@ -9,7 +9,6 @@ that reaches it, so "did it get through" is read from the victim's side, not fro
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +18,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dask_kubeflow.gateway import GatewayConfig, make_app
-from dask_kubeflow.gateway.access_log import ACCESS_LOGGER, JsonAccessLogger
-try:
-    from dask_kubeflow.gateway.server import handler_options
-except ImportError:  # running the suite against the build before issue 11 (docs/security.md "before")
-    def handler_options(config):  # type: ignore[misc]
-        return {}
+from dask_kubeflow.gateway import GatewayConfig
 from dask_kubeflow.kube.kinds import DASK_GROUP
 from dask_kubeflow.kube.names import gateway_prefix
-from tests.gateway.conftest import create_cluster, create_namespace
+from tests.gateway.conftest import create_cluster, create_namespace, http  # noqa: F401 (fixture)
+from tests.gateway.serving import serve
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "security"
 ALICE, MALLORY = "alice@example.com", "mallory@example.com"
@@ -183,15 +177,7 @@ async def start_gateway(emulator, schedulers) -> AsyncIterator[Callable[..., Awa
         return fake.base if fake is not None else "http://127.0.0.1:9"
 
     async def start(**settings: Any) -> Gateway:
-        config = GatewayConfig(**settings)
-        app = make_app(config, kubeconfig=str(emulator.kubeconfig), resolver=resolver)
-        runner = web.AppRunner(app, access_log=logging.getLogger(ACCESS_LOGGER),
-                               access_log_class=JsonAccessLogger, **handler_options(config))
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        app, port = await serve(GatewayConfig(**settings), str(emulator.kubeconfig), resolver, runners)
         return Gateway(f"http://127.0.0.1:{port}", app, port)
 
     yield start
@@ -199,10 +185,6 @@ async def start_gateway(emulator, schedulers) -> AsyncIterator[Callable[..., Awa
         await runner.cleanup()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def as_user(user: str, **extra: str) -> dict[str, str]:
