@@ -61,7 +61,7 @@ def test_a_function_that_cannot_go_to_a_process_is_still_advised():
         with lock:
             return python_loop(n)
 
-    advice = advise(locked, [100_000] * 4, policy=POLICY)
+    advice = advise(locked, [200_000] * 8, policy=POLICY)  # as long a sample as the plain loop's: a busy machine
     assert advice.measurement.processes_s is None
     assert any("could not run" in reason for reason in advice.reasons)
     assert advice.kind == "GIL-bound"

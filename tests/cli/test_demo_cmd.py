@@ -2,12 +2,22 @@
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from dask_kubeflow.cli import app
+from dask_kubeflow.cli.app import console, err_console
 
 runner = CliRunner()
 ENV = {"COLUMNS": "200", "DASK_KUBEFLOW_POLICY": ""}
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Lines stay whole for the regexes: the console's width, not COLUMNS, which a console created
+    elsewhere in the same process (an xdist worker) may already have fixed at 80."""
+    for each in (console, err_console):
+        monkeypatch.setattr(each, "_width", 200)
 
 
 def row(run: str, layout: str, speed_up: str = r"[\d.]+×") -> str:
