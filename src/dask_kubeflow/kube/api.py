@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kr8s.asyncio
@@ -30,16 +31,25 @@ _APIS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, Api
 _APPLY = {"Content-Type": "application/apply-patch+yaml"}
 
 
-async def get_api(kubeconfig: str | None = None) -> Api:
-    """The client for ``kubeconfig`` (default: ``$KUBECONFIG``, else in-cluster), made once per loop."""
-    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
+async def _cached(key: str | None, connect: Callable[[], Awaitable[Api]]) -> Api:
+    """The client kept under ``key`` for this event loop, connected on first use."""
     apis = _APIS.setdefault(asyncio.get_running_loop(), {})
-    if kubeconfig not in apis:
+    if key not in apis:
         try:
-            apis[kubeconfig] = await kr8s.asyncio.api(kubeconfig=kubeconfig)
+            apis[key] = await connect()
         except API_ERRORS as err:
             raise from_exception(err, what="connecting to the Kubernetes API") from err
-    return apis[kubeconfig]
+    return apis[key]
+
+
+def _kubeconfig(kubeconfig: str | None) -> str | None:
+    return kubeconfig or os.environ.get("KUBECONFIG") or None
+
+
+async def get_api(kubeconfig: str | None = None) -> Api:
+    """The client for ``kubeconfig`` (default: ``$KUBECONFIG``, else in-cluster), made once per loop."""
+    kubeconfig = _kubeconfig(kubeconfig)
+    return await _cached(kubeconfig, lambda: kr8s.asyncio.api(kubeconfig=kubeconfig))
 
 
 async def get_watch_api(kubeconfig: str | None = None) -> Api:
@@ -53,16 +63,14 @@ async def get_watch_api(kubeconfig: str | None = None) -> Api:
     of arguments: naming the default namespace explicitly makes this one distinct, and otherwise the same.
     """
     api = await get_api(kubeconfig)
-    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-    apis = _APIS.setdefault(asyncio.get_running_loop(), {})
-    key = f"watch:{kubeconfig}"
-    if key not in apis:
-        try:
-            apis[key] = await kr8s.asyncio.api(kubeconfig=kubeconfig, namespace=api.namespace)
-        except API_ERRORS as err:
-            raise from_exception(err, what="connecting to the Kubernetes API") from err
-        apis[key].timeout = api.timeout
-    return apis[key]
+    kubeconfig = _kubeconfig(kubeconfig)
+
+    async def connect() -> Api:
+        watch = await kr8s.asyncio.api(kubeconfig=kubeconfig, namespace=api.namespace)
+        watch.timeout = api.timeout
+        return watch
+
+    return await _cached(f"watch:{kubeconfig}", connect)
 
 
 async def create(api: Api, obj: dict[str, Any], kind: Kind | None = None) -> dict[str, Any]:
