@@ -18,7 +18,7 @@ from . import pages, wake_door
 from .access_log import TARGET_KEY, USER_KEY
 from .authz import Gatekeeper, Outcome, Verdict
 from .browser import origin_refusal, request_host, security_headers
-from .cluster_actions import Shared, add_routes, read_record
+from .cluster_actions import Shared, add_routes, read_records
 from .clusters_page import cluster_rows, render_clusters_page, render_pick_namespace
 from .config import GatewayConfig
 from .kube import Directory, Kr8sDirectory
@@ -214,8 +214,7 @@ async def clusters_index(request: web.Request) -> web.Response:
             ),
             f"list DaskClusters and DaskAutoscalers in {namespace}",
         )
-        status, usage = await asyncio.gather(read_record(gateway, namespace, STATUS_CONFIGMAP, _KUBERNETES_ERRORS),
-                                             read_record(gateway, namespace, USAGE_CONFIGMAP, _KUBERNETES_ERRORS))
+        status, usage = await read_records(gateway, namespace, _KUBERNETES_ERRORS)
     except _KUBERNETES_ERRORS as exc:
         return _kubernetes_trouble(gateway, identity, exc)
     stats = await _cluster_stats(gateway, identity.user, namespace, clusters)

@@ -35,7 +35,7 @@ from .browser import origin_refusal, request_host
 from .clusters_page import cluster_rows, page_state, tier_choices
 from .trust import peer_is_trusted
 
-__all__ = ["API_ROOT", "Shared", "add_routes", "allowed", "may", "read_record"]
+__all__ = ["API_ROOT", "Shared", "add_routes", "allowed", "may", "read_record", "read_records"]
 
 log = logging.getLogger("dask_kubeflow.gateway.actions")
 API_ROOT = f"{DASHBOARD_ROOT}/_api/namespaces"
@@ -131,6 +131,14 @@ async def read_record(gateway: Gateway, namespace: str, name: str, errors: tuple
     return (body or {}).get("data") or None
 
 
+async def read_records(gateway: Gateway, namespace: str, errors: tuple) -> tuple[dict[str, str] | None,
+                                                                                 dict[str, str] | None]:
+    """The controller's status and usage records of ``namespace``, read together (each as ``read_record``)."""
+    status, usage = await asyncio.gather(read_record(gateway, namespace, STATUS_CONFIGMAP, errors),
+                                         read_record(gateway, namespace, USAGE_CONFIGMAP, errors))
+    return status, usage
+
+
 async def _read(gateway: Gateway, namespace: str, errors: tuple) -> tuple[list, list, list | None, list | None]:
     """Clusters, autoscalers, then Dask pods and events (None when the gateway may not list them)."""
     directory, ask = gateway.directory, gateway.gatekeeper.ask
@@ -164,8 +172,7 @@ async def list_endpoint(request: web.Request) -> web.Response:
         may_create, may_delete, may_wake = await asyncio.gather(
             may(gateway, user, namespace, "create"), may(gateway, user, namespace, "delete"),
             may(gateway, user, namespace, "patch"))
-        status, usage = await asyncio.gather(read_record(gateway, namespace, STATUS_CONFIGMAP, shared.errors),
-                                             read_record(gateway, namespace, USAGE_CONFIGMAP, shared.errors))
+        status, usage = await read_records(gateway, namespace, shared.errors)
     except shared.errors as exc:
         return shared.trouble(gateway, shared.identify(request, gateway), exc)
     stats = await shared.stats(gateway, user, namespace, clusters)
