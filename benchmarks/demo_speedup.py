@@ -9,7 +9,10 @@ For the GIL-bound workload the run also times a plain process pool (``concurrent
 warmed up, one process per core, results merged in the parent) on the same files: the machine's own
 ceiling for this work, against which the distributed run's speed-up is reported as a ratio.
 
-    .venv/bin/python benchmarks/demo_speedup.py [--documents 6400] [--shards 16] [--rounds 3]
+The distributed runs use what ``connect(local=True)`` starts, with ``dask_kubeflow.single_threaded``'s
+settings for single-threaded workers; ``single_threaded_settings.py`` measures what those settings save.
+
+    .venv/bin/python benchmarks/demo_speedup.py [--documents 6400] [--shards 16] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -94,12 +97,23 @@ def wait_for_quiet(deadline: float = 60.0) -> None:
     raise RuntimeError("processes of the previous configuration did not exit within a minute")
 
 
+def in_order(configs: dict[str, tuple[Run, tuple[Workload, ...]]], round_: int) -> list[tuple[str, tuple[Run, tuple[Workload, ...]]]]:
+    """The configurations, with the ceiling and the distributed run swapped every other round (ABBA),
+    so that a machine getting faster or slower over the run does not favour the one that runs second."""
+    items = list(configs.items())
+    if round_ % 2:
+        names = [name for name, _ in items]
+        i, j = names.index(POOL), names.index(DISTRIBUTED)
+        items[i], items[j] = items[j], items[i]
+    return items
+
+
 def measure(paths: list[str], rounds: int, cores: int) -> tuple[dict[tuple[str, str], list[float]], dict[str, str]]:
     seconds: dict[tuple[str, str], list[float]] = {}
     shapes: dict[str, str] = {}
     summaries: dict[str, set[str]] = {TERMS.key: set(), SKETCH.key: set()}
     for round_ in range(rounds):
-        for name, (run, workloads) in configurations(cores).items():
+        for name, (run, workloads) in in_order(configurations(cores), round_):
             for workload in workloads:
                 wait_for_quiet()
                 result, shapes[name] = run(paths, workload)
@@ -140,7 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=6400)
     parser.add_argument("--shards", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "demo_speedup.json")
     args = parser.parse_args()
     cores = machine_cores()

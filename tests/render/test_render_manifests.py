@@ -320,17 +320,28 @@ def test_policy_env_reaches_scheduler_and_workers_but_not_over_our_settings():
     assert len(names) == len(set(names))
 
 
-def test_single_threaded_tiers_queue_one_task_per_worker_unless_the_policy_says_otherwise():
-    from dask_kubeflow.kube.names import ENV_WORKER_SATURATION
+def test_single_threaded_tiers_queue_one_task_per_worker_and_quiet_workers_unless_the_policy_says_otherwise():
+    from dask_kubeflow import single_threaded
 
-    def scheduler_env(document: dict) -> dict[str, str]:
+    saturation = single_threaded.env_name("distributed.scheduler.worker-saturation")
+    profile = single_threaded.env_name("distributed.worker.profile.interval")
+
+    def envs(document: dict) -> tuple[dict[str, str], dict[str, str]]:
         facts = NamespaceFacts("ns")
-        return env(containers(by_kind(render_namespace(facts, resolve(parse_policy(document), facts)))["DaskCluster"])[0])
+        scheduler, worker = containers(by_kind(render_namespace(facts, resolve(parse_policy(document), facts)))["DaskCluster"])
+        return env(scheduler), env(worker)
 
-    assert scheduler_env({"defaults": {"worker": {"threads": 1, "processes": 2}}})[ENV_WORKER_SATURATION] == "1.0"
-    assert ENV_WORKER_SATURATION not in scheduler_env({"defaults": {"worker": {"threads": 4}}})
-    own = {"defaults": {"worker": {"threads": 1}, "env": {ENV_WORKER_SATURATION: "1.5"}}}
-    assert scheduler_env(own)[ENV_WORKER_SATURATION] == "1.5"
+    scheduler, worker = envs({"defaults": {"worker": {"threads": 1, "processes": 2}}})
+    assert scheduler[saturation] == "1.0"
+    assert {k: worker[k] for k in single_threaded.as_env(single_threaded.WORKER)} == single_threaded.as_env(single_threaded.WORKER)
+    assert worker[profile] == "100ms"
+    assert not set(single_threaded.as_env(single_threaded.WORKER)) & set(scheduler)  # pods have their own cores
+
+    scheduler, worker = envs({"defaults": {"worker": {"threads": 4}}})
+    assert saturation not in scheduler and profile not in worker
+
+    scheduler, worker = envs({"defaults": {"worker": {"threads": 1}, "env": {saturation: "1.5", profile: "10ms"}}})
+    assert (scheduler[saturation], worker[profile]) == ("1.5", "10ms")
 
 
 def test_platform_from_the_controllers_environment():

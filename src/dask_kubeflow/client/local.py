@@ -19,6 +19,7 @@ from dask.utils import format_bytes
 from distributed import Client
 from distributed.system import MEMORY_LIMIT
 
+from .. import single_threaded
 from ..policy import ClusterShape
 from .errors import MainGuardError
 
@@ -98,11 +99,11 @@ def fit_layout(
 def start_local(fitted: LocalLayout, *, wait_for_workers: int = 0) -> Client:
     """Start the embedded cluster ``fit_layout`` sized; the Client owns it (closing it stops the cluster)."""
     # Client() with no address starts its own LocalCluster from these keywords and closes it on close.
-    # Single-threaded workers get one task at a time (as render does for threads: 1 tiers): the
-    # default worker-saturation 1.1 queues two each and splits equal shards unevenly.
-    saturation = {"distributed.scheduler.worker-saturation": 1.0} if fitted.threads_per_worker == 1 else {}
+    # Single-threaded workers: one queued task each, and quieter background callbacks (the nannies and
+    # workers take dask's config with them when they start).
+    tuned = single_threaded.embedded() if fitted.threads_per_worker == 1 else {}
     refuse_bootstrap_phase()
-    with dask.config.set(saturation):
+    with dask.config.set(tuned):
         try:
             client = Client(
                 n_workers=fitted.n_workers,

@@ -54,9 +54,6 @@ ENV_SCHEDULER_ROUTES: Final = "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES"
 ENV_SCHEDULER_PRELOAD: Final = "DASK_DISTRIBUTED__SCHEDULER__PRELOAD"
 ENV_IDLE_AFTER_SECONDS: Final = "DASK_KUBEFLOW_IDLE_AFTER_SECONDS"
 ENV_WORKER_PROCESSES: Final = "DASK_KUBEFLOW_WORKER_PROCESSES"
-# Set to 1.0 when workers are single-threaded (the default 1.1 queues 2 tasks per worker and splits
-# equal shards unevenly); a policy env entry of the same name wins.
-ENV_WORKER_SATURATION: Final = "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION"
 
 # -- ports (named: the operator and Services look them up by name) ------------------------------
 SCHEDULER_PORT: Final = 8786

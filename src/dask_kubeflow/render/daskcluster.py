@@ -15,6 +15,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from .. import single_threaded
 from ..kube.kinds import DASK_AUTOSCALER, DASK_CLUSTER
 from ..kube.names import (
     DASHBOARD_PORT,
@@ -25,7 +26,6 @@ from ..kube.names import (
     ENV_SCHEDULER_PRELOAD,
     ENV_SCHEDULER_ROUTES,
     ENV_WORKER_PROCESSES,
-    ENV_WORKER_SATURATION,
     OPERATOR_CLUSTER_LABEL,
     OPERATOR_COMPONENT_LABEL,
     SCHEDULER_PORT,
@@ -78,7 +78,7 @@ def _scheduler_container(namespace: NamespaceFacts, shape: ClusterShape, platfor
         ENV_BOKEH_WEBSOCKET_ORIGINS: json.dumps(list(platform.websocket_origins)),
     }
     # Single-threaded workers: queue one task each, not two (policy env may override it).
-    tuned = {ENV_WORKER_SATURATION: "1.0"} if s.worker.threads == 1 else {}
+    tuned = single_threaded.as_env(single_threaded.SCHEDULER) if s.worker.threads == 1 else {}
     return {
         "name": "scheduler",
         "image": s.image,
@@ -120,12 +120,14 @@ def worker_args(shape: ClusterShape) -> list[str]:
 
 def _worker_container(shape: ClusterShape) -> dict[str, Any]:
     s = shape.settings
+    # Single-threaded workers: background callbacks that take the task's GIL less often.
+    tuned = single_threaded.as_env(single_threaded.WORKER) if s.worker.threads == 1 else {}
     return {
         "name": "worker",
         "image": s.image,
         "imagePullPolicy": s.image_pull_policy,
         "args": worker_args(shape),
-        "env": env_list(s.env),
+        "env": env_list(tuned, s.env),
         "resources": container_resources(s.worker.resources, gpus=s.worker.gpus),
         "securityContext": container_security(s),
         **container_workload(s, s.worker),
