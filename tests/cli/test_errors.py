@@ -110,6 +110,21 @@ def test_doctor_fails_the_api_check_with_its_fix(broken: object, monkeypatch: py
     assert "1 check(s) failed" in result.stderr
 
 
+def test_doctor_json_fails_the_api_check_with_its_fix(broken: object) -> None:
+    """``doctor -o json``: the same failing check, as a document on stdout, and exit 1."""
+    import json
+
+    _, problem, fix = EXPECTED[broken]
+    if broken == 403:
+        problem, fix = "answered HTTP 403", "kubectl auth can-i"
+    result = CliRunner().invoke(app, ["doctor", "--timeout", "5", "-o", "json"], catch_exceptions=False)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["passed"] is False and document["namespace"] == NS
+    check = next(c for c in document["checks"] if c["name"] == "Kubernetes API reachable")
+    assert check["result"] == "fail" and problem in check["detail"] and fix in check["fix"]
+
+
 def test_the_console_script_shows_no_traceback(tmp_path: Path) -> None:
     """The installed ``dask-kubeflow`` itself, against a dead port and a corrupt kubeconfig."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "NB_PREFIX", "KUBERNETES_SERVICE"))}

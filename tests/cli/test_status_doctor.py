@@ -289,6 +289,34 @@ def test_status_document_for_json_and_yaml() -> None:
     assert doc["workers_now_min_max"] == "1 / 0 / 8" and doc["controller"]["phase"] == "Ready"
 
 
+def test_doctor_document_for_json_and_yaml() -> None:
+    import json
+
+    from distributed.versions import get_versions
+
+    from dask_kubeflow.cli.cluster_cmd import doctor_document
+    from dask_kubeflow.client.versions import version_report
+
+    healthy = doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED, healthy_probe())
+    doc = doctor_document(POD_ENV, healthy, healthy_probe())
+    assert json.loads(json.dumps(doc)) == doc
+    assert doc["passed"] is True and doc["namespace"] == NS and doc["cluster"] == "dask-cluster"
+    assert {c["result"] for c in doc["checks"]} == {"pass"} and not any("fix" in c for c in doc["checks"])
+    assert doc["versions"] is None
+
+    ours = get_versions()
+    theirs = {**ours, "packages": {**ours["packages"], "distributed": "2099.1.0"}}
+    report = version_report({"client": ours, "scheduler": theirs, "workers": {"w": theirs}})
+    probe = replace(healthy_probe(), versions=report, mismatches=report.mismatches())
+    doc = doctor_document(POD_ENV, doctor_checks(POD_ENV, healthy_snapshot(), ALL_ALLOWED, probe), probe)
+    assert doc["passed"] is False
+    failed = [c for c in doc["checks"] if c["result"] == "fail"]
+    assert [c["name"] for c in failed] == ["same versions as the cluster"]
+    assert "pip install distributed==2099.1.0" in failed[0]["fix"]
+    distributed = next(v for v in doc["versions"] if v["package"] == "distributed")
+    assert distributed["scheduler"] == "2099.1.0" and distributed["same"] is False
+
+
 def test_narrow_doctor_output_is_one_line_per_check(monkeypatch: Any) -> None:
     from dask_kubeflow.cli import cluster_cmd
 

@@ -270,16 +270,42 @@ def _doctor_facts(env: Environment, timeout: float) -> tuple[Any, Any, Any]:
     return snap, access, live
 
 
+RESULT = {True: "pass", False: "fail", None: "skip"}
+
+
+def doctor_document(env: Environment, checks: list[Check], live: ProbeResult | None) -> dict[str, Any]:
+    """``doctor -o json|yaml``: the same checks, for scripts and support tickets; ``fix`` only on failures."""
+    report = live.versions if live is not None else None
+    return {
+        "namespace": env.namespace,
+        "cluster": env.cluster_name,
+        "passed": not any(c.ok is False for c in checks),
+        "checks": [{"name": c.name, "result": RESULT[c.ok], "detail": c.detail,
+                    **({"fix": c.fix} if c.ok is False and c.fix else {})} for c in checks],
+        "versions": None if report is None else [
+            {"package": p, "client": c, "scheduler": s, "workers": w, "same": p not in report.mismatched}
+            for p, c, s, w in report.rows],
+    }
+
+
 @app.command("doctor")
 def doctor_cmd(
     namespace: str | None = NamespaceOpt,
     cluster: str | None = ClusterOpt,
     timeout: float = typer.Option(15.0, "--timeout", help="seconds to spend reaching the scheduler"),
+    output: str = OutputOpt,
 ) -> None:
     """Check everything connect() needs, one pass/fail line each with its fix (exit 1 if any fails)."""
+    _check_output(output)
     env = detect(namespace=namespace, cluster_name=cluster)
     snap, access, live = _doctor_facts(env, timeout)
     checks = doctor_checks(env, snap, access or [], live)
+    if output != "table":
+        document = doctor_document(env, checks, live)
+        _print_document(document, output)
+        if not document["passed"]:
+            raise typer.Exit(1)
+        return
     print_checks(checks)
     if live is not None and live.versions is not None:
         console.print(f"versions (client = this process):\n{live.versions.table()}", highlight=False)
