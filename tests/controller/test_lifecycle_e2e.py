@@ -30,6 +30,7 @@ import dask_kubeflow
 from dask_kubeflow.client.diagnose import pod_is_ready
 from dask_kubeflow.client.environment import NAMESPACE_FILE_ENV
 from dask_kubeflow.kube.names import (
+    FIRST_WORKER_SINCE_ANNOTATION,
     HIBERNATED_ANNOTATION,
     IDLE_SINCE_ANNOTATION,
     OPERATOR_COOLDOWN_ANNOTATION,
@@ -339,12 +340,18 @@ def test_a_wake_starts_the_first_worker_with_the_scheduler_and_the_autoscaler_st
              controller=stack.controller)
     held = stack.k8s.emulator.get("daskautoscalers", "dask-cluster", stack.namespace)["metadata"]["annotations"]
     assert float(held[OPERATOR_COOLDOWN_ANNOTATION]) > time.time()  # the autoscaler waits for it to connect
+    assert FIRST_WORKER_SINCE_ANNOTATION in _cluster_annotations(stack)  # a restarted controller would go on
     wait_for(lambda: any(pod_is_ready(p) for p in _workers(stack)) and stack.scheduler_ready(),
              "the scheduler and its first worker to be Ready", timeout=STARTUP, controller=stack.controller)
     # Nobody uses it: once the hold is over, the upstream autoscaler scales it back to 0 (scaling.idleAfter 2s).
     wait_for(lambda: _replicas(stack) == 0 and not _workers(stack), "the autoscaler to scale the idle worker away",
              timeout=STARTUP, controller=stack.controller)
     assert stack.scheduler_ready() and not stack.hibernated()
+    assert FIRST_WORKER_SINCE_ANNOTATION not in _cluster_annotations(stack)  # the hold ended and said so
+
+
+def _cluster_annotations(stack: Stack) -> dict[str, str]:
+    return stack.k8s.emulator.get("daskclusters", "dask-cluster", stack.namespace)["metadata"].get("annotations") or {}
 
 
 def _hibernated_events(stack: Stack) -> list[dict[str, Any]]:

@@ -23,20 +23,22 @@ upstream operator (dask-kubernetes 2026.3, ``controller.py``):
    scales it back to 0 as any idle worker.
 
 The cooldown is wall-clock time (the operator compares it with its own ``time.time()``), never the
-controller's settable clock. What is being held lives in memory: after a controller restart during a
-wake the worker still starts, only the hold is not renewed.
+controller's settable clock. That a hold is under way, and since when, is the DaskCluster's
+``dask.kubeflow.org/first-worker-since`` annotation: written once the group has its worker, removed
+when the hold ends. A controller restarted mid-wake finds it (``resume``) and goes on holding, up to
+``WARM_LIMIT`` after the wake as before.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..kube.errors import API_ERRORS, from_exception
-from ..kube.names import OPERATOR_COOLDOWN_ANNOTATION, default_worker_group
-from ..kube.resources import DASK_API, DaskAutoscaler, DaskWorkerGroup
+from ..kube.names import FIRST_WORKER_SINCE_ANNOTATION, OPERATOR_COOLDOWN_ANNOTATION, default_worker_group
+from ..kube.resources import DASK_API, DaskAutoscaler, DaskCluster, DaskWorkerGroup
 from .lifecycle import autoscaler_hold
 
 __all__ = ["FirstWorker"]
@@ -48,30 +50,33 @@ class FirstWorker:
     def __init__(self, api: Any, hold: float, wall: Callable[[], float] = time.time) -> None:
         self.api, self.hold, self.wall = api, hold, wall
         self._warming: dict[str, tuple[float, float]] = {}  # namespace -> (woken at, cooldown-until written)
+        # namespace -> the first-worker-since value this process removed: the informer's copy of the
+        # DaskCluster may still show it for a moment, and that must not start the hold again.
+        self._ended: dict[str, str] = {}
 
     def warming(self, namespace: str) -> bool:
         return namespace in self._warming
 
+    def resume(self, namespace: str, annotations: Mapping[str, str]) -> None:
+        """Pick up a hold the DaskCluster's annotation says is under way (after a controller restart)."""
+        value = annotations.get(FIRST_WORKER_SINCE_ANNOTATION)
+        if value is None or namespace in self._warming or self._ended.get(namespace) == value:
+            return
+        try:
+            since = float(value)
+        except ValueError:
+            since = 0.0  # not ours to read: treated as long past, so the next look ends it and removes it
+        log.info("namespace %s: holding the autoscaler for the first worker again (a wake at %s)", namespace, value)
+        self._warming[namespace] = (since, 0.0)
+
     async def start(self, namespace: str, cluster: str, workers: int) -> bool:
         """Bring the default worker group from 0 to ``workers``; True if this did it."""
-        if workers < 1:
-            return False
-        group = DaskWorkerGroup({"apiVersion": DASK_API, "kind": "DaskWorkerGroup",
-                                 "metadata": {"name": default_worker_group(cluster), "namespace": namespace}},
-                                api=self.api)
-        try:
-            await group.patch([{"op": "test", "path": "/spec/worker/replicas", "value": 0},
-                               {"op": "replace", "path": "/spec/worker/replicas", "value": workers}], type="json")
-        except API_ERRORS as err:
-            problem = from_exception(err, verb="patch", resource="daskworkergroups", namespace=namespace)
-            if problem.status == 422:  # the test failed: the group already has workers (its minimum, a scale)
-                log.debug("namespace %s: worker group of %s already has workers; none started", namespace, cluster)
-            else:
-                log.warning("namespace %s: could not start the first worker of %s with its scheduler (%s); the "
-                            "autoscaler starts one when work arrives", namespace, cluster, problem)
+        if workers < 1 or not await self._scale_group(namespace, cluster, workers):
             return False
         log.info("namespace %s: started %d worker(s) of %s with its scheduler", namespace, workers, cluster)
-        self._warming[namespace] = (self.wall(), 0.0)
+        woken_at = self.wall()
+        self._warming[namespace] = (woken_at, 0.0)
+        await self._since(namespace, cluster, f"{woken_at:.3f}")
         await self.look(namespace, cluster, (False, False))
         return True
 
@@ -87,11 +92,42 @@ class FirstWorker:
             written = hold.until
         if hold.done:
             self._warming.pop(namespace, None)
+            self._ended[namespace] = f"{woken_at:.3f}"
+            await self._since(namespace, cluster, None)
         else:
             self._warming[namespace] = (woken_at, written)
 
     def forget(self, namespace: str) -> None:
         self._warming.pop(namespace, None)
+        self._ended.pop(namespace, None)
+
+    async def _scale_group(self, namespace: str, cluster: str, workers: int) -> bool:
+        group = DaskWorkerGroup({"apiVersion": DASK_API, "kind": "DaskWorkerGroup",
+                                 "metadata": {"name": default_worker_group(cluster), "namespace": namespace}},
+                                api=self.api)
+        try:
+            await group.patch([{"op": "test", "path": "/spec/worker/replicas", "value": 0},
+                               {"op": "replace", "path": "/spec/worker/replicas", "value": workers}], type="json")
+        except API_ERRORS as err:
+            problem = from_exception(err, verb="patch", resource="daskworkergroups", namespace=namespace)
+            if problem.status == 422:  # the test failed: the group already has workers (its minimum, a scale)
+                log.debug("namespace %s: worker group of %s already has workers; none started", namespace, cluster)
+            else:
+                log.warning("namespace %s: could not start the first worker of %s with its scheduler (%s); the "
+                            "autoscaler starts one when work arrives", namespace, cluster, problem)
+            return False
+        return True
+
+    async def _since(self, namespace: str, cluster: str, value: str | None) -> None:
+        obj = DaskCluster({"apiVersion": DASK_API, "kind": "DaskCluster",
+                           "metadata": {"name": cluster, "namespace": namespace}}, api=self.api)
+        try:
+            await obj.patch({"metadata": {"annotations": {FIRST_WORKER_SINCE_ANNOTATION: value}}})
+        except API_ERRORS as err:
+            log.warning("namespace %s: could not %s the first-worker mark of %s (%s); a controller restart "
+                        "before the hold ends %s", namespace, "write" if value else "remove", cluster,
+                        from_exception(err, verb="patch", resource="daskclusters", namespace=namespace),
+                        "would not renew it" if value else "picks it up and ends it again")
 
     async def _cooldown(self, namespace: str, cluster: str, until: float) -> bool:
         autoscaler = DaskAutoscaler({"apiVersion": DASK_API, "kind": "DaskAutoscaler",

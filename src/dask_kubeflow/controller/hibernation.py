@@ -215,6 +215,7 @@ class Hibernation:
         else:
             await self._mark(namespace, name, cluster, decision, activity)
         await self._record_if_changed(namespace, name, decision, activity)
+        self.first.resume(namespace, (cluster.get("metadata") or {}).get("annotations") or {})
         if self.first.warming(namespace):
             await self.first.look(namespace, name, self._ready(namespace, name))
         if previous is None or previous.state != decision.state:

@@ -115,6 +115,10 @@ WAKE_REQUESTED_ANNOTATION: Final = "dask.kubeflow.org/wake-requested"
 # The moment the controller first saw the awake cluster idle (RFC 3339, the controller's clock): the
 # hibernateAfter countdown lives in Kubernetes, so a controller restart does not restart it.
 IDLE_SINCE_ANNOTATION: Final = "dask.kubeflow.org/idle-since"
+# When a wake started the first worker and began holding the autoscaler for it (seconds since the
+# epoch, wall clock): written with the first worker, removed when the hold ends, so a controller
+# restarted mid-wake picks the hold up again (controller/first_worker.py).
+FIRST_WORKER_SINCE_ANNOTATION: Final = "dask.kubeflow.org/first-worker-since"
 # The upstream operator's DaskAutoscaler annotation: seconds since the epoch (float) until which its
 # autoscaler makes no scale step. A wake writes it to keep the first worker until it has connected.
 OPERATOR_COOLDOWN_ANNOTATION: Final = "kubernetes.dask.org/cooldown-until"
