@@ -3,7 +3,7 @@
 With one thread per worker process, the task holds the GIL nearly all the time, and every periodic
 callback of distributed's takes it, and a core, away from the task: the event-loop tick every 20 ms,
 the sampling profiler every 10 ms, the memory monitor every 100 ms, the system monitor every 500 ms,
-work stealing every 100 ms. On 2 cores an idle embedded cluster of two such workers used 15% of a
+work stealing every 100 ms. On 2 cores an idle embedded cluster of two such workers used 14% of a
 core with distributed's defaults and 2.6% with these (``benchmarks/single_threaded_settings.py``).
 
 What stays: the profiler still samples (ten times a second), memory limits are still checked twice a
