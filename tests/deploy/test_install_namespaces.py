@@ -66,6 +66,11 @@ def controller_settings(objects: list[dict], env: dict[str, str], monkeypatch):
     seen: list = []
     monkeypatch.setattr(runner, "run", seen.append)
     monkeypatch.setattr(controller_cmd, "_check_credentials", lambda: None)  # no API server in this test
+    # kopf.configure would add a root log handler on CliRunner's stderr, closed once invoke returns: later
+    # log lines of this test process (the emulator's threads) would then fail with "I/O operation on closed file".
+    import kopf
+
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
     for key in list(os.environ):
         if key.startswith("DASK_KUBEFLOW_"):
             monkeypatch.delenv(key)
