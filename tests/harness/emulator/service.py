@@ -111,7 +111,9 @@ class Emulator:
                                   authenticator=self.authenticator, authorizer=self.authorizer, webhooks=self.webhooks)
         self._builtin_reactions = list(self.handler._payloads)  # kmock's own fallbacks; reset() keeps only these
         async with self.handler:
-            runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler), handle_signals=False)
+            # No access log: it runs in this thread, inside the test process, whose log handlers pytest swaps
+            # under it; the emulator counts and records requests itself (``handler``).
+            runner = aiohttp.web.ServerRunner(aiohttp.web.Server(self.handler, access_log=None), handle_signals=False)
             await runner.setup()
             site = aiohttp.web.TCPSite(runner, self._host, self._port, reuse_address=True)
             await site.start()
