@@ -52,7 +52,7 @@ class GatewayThread:
             return f"http://{scheduler_service(name)}.{namespace}:8787"
 
         app = make_app(GatewayConfig(auth_cache_seconds=0), kubeconfig=str(self.kubeconfig), resolver=resolver)
-        self.runner = web.AppRunner(app)
+        self.runner = web.AppRunner(app, access_log=None)  # a thread: see tests/harness/emulator/service.py
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

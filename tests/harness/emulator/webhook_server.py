@@ -113,7 +113,7 @@ class WebhookServer:
         self._stop = asyncio.Event()
         app = aiohttp.web.Application()
         app.router.add_post("/{path:.*}", self._handle)
-        runner = aiohttp.web.AppRunner(app, handle_signals=False)
+        runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)  # a thread: see emulator/service.py
         await runner.setup()
         # The SNI callback (called with or without SNI) picks the current context: `use()` rotates in place.
         outer = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
