@@ -92,9 +92,12 @@ def test_a_mark_older_than_the_warm_limit_is_removed_without_holding() -> None:
 def test_a_mark_that_is_not_a_number_is_removed_not_obeyed() -> None:
     now, annotations = [WOKEN], {FIRST_WORKER_SINCE_ANNOTATION: "yesterday"}
     restarted = Recorded(now, annotations)
-    restarted.resume(NS, dict(annotations))
+    stale = dict(annotations)
+    restarted.resume(NS, stale)
     run(restarted.look(NS, CLUSTER, (False, False)))
     assert restarted.writes == [("since", None)]
+    restarted.resume(NS, stale)  # the informer's copy, still showing it just after the removal
+    assert not restarted.warming(NS)
 
 
 def test_no_worker_started_means_no_mark() -> None:

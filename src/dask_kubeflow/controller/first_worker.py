@@ -49,7 +49,8 @@ log = logging.getLogger("dask_kubeflow.controller")
 class FirstWorker:
     def __init__(self, api: Any, hold: float, wall: Callable[[], float] = time.time) -> None:
         self.api, self.hold, self.wall = api, hold, wall
-        self._warming: dict[str, tuple[float, float]] = {}  # namespace -> (woken at, cooldown-until written)
+        # namespace -> (woken at, cooldown-until written, the first-worker-since value it stands for)
+        self._warming: dict[str, tuple[float, float, str]] = {}
         # namespace -> the first-worker-since value this process removed: the informer's copy of the
         # DaskCluster may still show it for a moment, and that must not start the hold again.
         self._ended: dict[str, str] = {}
@@ -67,7 +68,7 @@ class FirstWorker:
         except ValueError:
             since = 0.0  # not ours to read: treated as long past, so the next look ends it and removes it
         log.info("namespace %s: holding the autoscaler for the first worker again (a wake at %s)", namespace, value)
-        self._warming[namespace] = (since, 0.0)
+        self._warming[namespace] = (since, 0.0, value)
 
     async def start(self, namespace: str, cluster: str, workers: int) -> bool:
         """Bring the default worker group from 0 to ``workers``; True if this did it."""
@@ -75,8 +76,9 @@ class FirstWorker:
             return False
         log.info("namespace %s: started %d worker(s) of %s with its scheduler", namespace, workers, cluster)
         woken_at = self.wall()
-        self._warming[namespace] = (woken_at, 0.0)
-        await self._since(namespace, cluster, f"{woken_at:.3f}")
+        mark = f"{woken_at:.3f}"
+        self._warming[namespace] = (woken_at, 0.0, mark)
+        await self._since(namespace, cluster, mark)
         await self.look(namespace, cluster, (False, False))
         return True
 
@@ -85,17 +87,17 @@ class FirstWorker:
         warming = self._warming.get(namespace)
         if warming is None:
             return
-        woken_at, written = warming
+        woken_at, written, mark = warming
         now = self.wall()
         hold = autoscaler_hold(now, woken_at, written, ready, self.hold)
         if hold.until is not None and await self._cooldown(namespace, cluster, hold.until):
             written = hold.until
         if hold.done:
             self._warming.pop(namespace, None)
-            self._ended[namespace] = f"{woken_at:.3f}"
+            self._ended[namespace] = mark
             await self._since(namespace, cluster, None)
         else:
-            self._warming[namespace] = (woken_at, written)
+            self._warming[namespace] = (woken_at, written, mark)
 
     def forget(self, namespace: str) -> None:
         self._warming.pop(namespace, None)
