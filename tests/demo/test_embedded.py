@@ -8,24 +8,24 @@ from dask_kubeflow.client.local import LocalLayout, start_local
 KEYS = ("distributed.worker.profile.interval", "distributed.worker.memory.monitor-interval", "distributed.admin.tick.interval")
 
 
-def settings(layout: LocalLayout) -> tuple[float, dict[str, object], set[tuple[str, ...]]]:
+def settings(layout: LocalLayout) -> tuple[float, float, set[tuple[str, ...]]]:
     """The scheduler's saturation, its tick, and what each worker process read for ``KEYS``."""
     with start_local(layout, wait_for_workers=layout.n_workers) as client:
         saturation = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)
         tick = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler._tick_interval)
         workers = client.run(lambda: tuple(str(dask.config.get(k)) for k in KEYS))
-        return saturation, {"tick": tick}, set(workers.values())
+        return saturation, tick, set(workers.values())
 
 
 def test_single_threaded_workers_get_saturation_one_and_quiet_background_others_keep_the_defaults():
-    saturation, scheduler, workers = settings(LocalLayout(2, 1, 2**30, "test"))
+    saturation, tick, workers = settings(LocalLayout(2, 1, 2**30, "test"))
     assert saturation == 1.0
-    assert scheduler["tick"] == 0.5
+    assert tick == 0.5
     assert workers == {tuple(str(single_threaded.WORKER[k]) for k in KEYS)}
 
-    saturation, scheduler, workers = settings(LocalLayout(1, 2, 2**30, "test"))
+    saturation, tick, workers = settings(LocalLayout(1, 2, 2**30, "test"))
     assert saturation == 1.1
-    assert scheduler["tick"] == 0.02
+    assert tick == 0.02
     assert workers == {("10ms", "100ms", "20ms")}  # distributed's defaults
 
 
